@@ -1,0 +1,62 @@
+# WikiPulse — one command to run, one to test. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv run run-replay services services-down services-status services-clean \
+        test test-unit lint format lock bench clean
+
+help:
+	@echo "make run          services + producer + processor (live Wikimedia stream)"
+	@echo "make run-replay   the same, fed by the bundled recording (offline)"
+	@echo "make test         every test, against real Kafka and Redis"
+	@echo "make lint         ruff + mypy"
+	@echo "make services     start Kafka and Redis only; make services-down stops them"
+
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+services: $(STAMP)
+	@PYTHON=$(PY) services/local.sh up
+
+services-down:
+	@services/local.sh down
+
+services-status:
+	@services/local.sh status
+
+services-clean:
+	@services/local.sh clean
+
+run: services
+	@PYTHON=$(PY) scripts/run.sh
+
+run-replay: services
+	@PYTHON=$(PY) REPLAY=1 scripts/run.sh
+
+test: $(STAMP)
+	@PYTHON=$(PY) services/local.sh deps
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache state artifacts

@@ -1,0 +1,1 @@
+"""The processor: raw Kafka topic -> 30-second per-wiki counts in Redis (Quix Streams)."""

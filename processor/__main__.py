@@ -1,0 +1,25 @@
+"""``wikipulse-processor`` / ``python -m processor``: raw events -> windows in Redis."""
+
+from __future__ import annotations
+
+import sys
+
+from pydantic import ValidationError
+
+from processor.app import build_app
+from processor.settings import ProcessorSettings
+from wikipulse.observability import serve_metrics, setup_logging
+
+
+def main() -> None:
+    setup_logging()
+    try:
+        settings = ProcessorSettings()
+    except ValidationError as exc:
+        sys.exit(f"wikipulse-processor: bad configuration: {exc}")
+    serve_metrics(settings.metrics_port)
+    build_app(settings).run()  # handles SIGTERM/SIGINT: finishes the checkpoint, exits
+
+
+if __name__ == "__main__":
+    main()

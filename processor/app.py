@@ -1,0 +1,84 @@
+"""Assembling the Quix Streams application from the settings."""
+
+from __future__ import annotations
+
+import logging
+
+from quixstreams import Application
+from quixstreams.kafka.configuration import ConnectionConfig
+from quixstreams.models import TopicConfig
+
+from processor.keys import KeyLayout
+from processor.settings import ProcessorSettings
+from processor.sink import RedisWindowSink
+from processor.windows import count_windows
+from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic
+
+log = logging.getLogger(__name__)
+
+
+def build_app(settings: ProcessorSettings) -> Application:
+    """The processor as a ready-to-run Quix `Application`.
+
+    The raw topic is created here too (whichever service starts first creates it), and
+    a new consumer group starts from the earliest retained record, so nothing produced
+    before the processor joined is skipped.
+    """
+    partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
+    topic_config = TopicConfig(
+        num_partitions=partitions,
+        replication_factor=settings.raw_topic_replication_factor,
+        extra_config={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+    )
+    app = Application(
+        broker_address=ConnectionConfig.from_librdkafka_dict(settings.client_config()),
+        consumer_group=settings.consumer_group,
+        auto_offset_reset="earliest",
+        processing_guarantee="exactly-once",
+        commit_interval=settings.commit_interval_seconds,
+        state_dir=settings.state_dir,
+        loglevel=None,  # our logging set-up applies
+        producer_extra_config={"message.max.bytes": MAX_MESSAGE_BYTES},
+    )
+    raw = app.topic(
+        settings.raw_topic,
+        key_deserializer="bytes",
+        value_deserializer="bytes",
+        key_serializer="bytes",
+        value_serializer="bytes",
+        config=topic_config,
+    )
+    dlq = app.topic(
+        settings.dlq_topic,
+        key_deserializer="bytes",
+        value_deserializer="bytes",
+        key_serializer="bytes",
+        value_serializer="bytes",
+        config=topic_config,
+    )
+    sink = RedisWindowSink(
+        redis_url=settings.redis_url,
+        keys=KeyLayout(settings.redis_key_prefix),
+        window_ms=settings.window_ms,
+        ttl_seconds=settings.window_ttl_seconds,
+        partitions=partitions,
+    )
+    count_windows(
+        app.dataframe(raw),
+        raw_topic=raw,
+        dlq_topic=dlq,
+        sink=sink,
+        window_ms=settings.window_ms,
+        grace_ms=settings.grace_ms,
+        dedup_ms=settings.dedup_ms,
+    )
+    log.info(
+        "counting %s (%d partitions) in %d s windows (grace %d s) into %s as group %s",
+        settings.raw_topic,
+        partitions,
+        settings.window_seconds,
+        settings.grace_seconds,
+        settings.redis_url_redacted,
+        settings.consumer_group,
+    )
+    return app

@@ -1,0 +1,62 @@
+"""``wikipulse-producer`` / ``python -m producer``: Wikimedia's SSE stream into Kafka."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from pydantic import ValidationError
+
+from producer.publisher import Publisher, Stopped
+from producer.settings import ProducerSettings
+from producer.stream import Interruptible, StreamReader
+from wikipulse.observability import serve_metrics, setup_logging
+
+log = logging.getLogger("producer")
+
+
+def main() -> None:
+    setup_logging()
+    try:
+        settings = ProducerSettings()
+    except ValidationError as exc:
+        sys.exit(f"wikipulse-producer: bad configuration: {exc}")
+    stop = threading.Event()
+    interruptible = Interruptible()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received: flushing and stopping", signal.Signals(signum).name)
+        stop.set()
+        if interruptible.now:
+            raise Stopped
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    serve_metrics(settings.metrics_port)
+    log.info(
+        "reading %s into %s at %s as %r",
+        settings.sse_url,
+        settings.raw_topic,
+        settings.kafka_broker_address,
+        settings.user_agent,
+    )
+    try:
+        publisher = Publisher(settings, stop)
+    except Stopped:
+        return
+    publisher.start()
+    try:
+        StreamReader(settings, publisher, stop, interruptible).run()
+    except Stopped:
+        pass
+    finally:
+        stop.set()
+        publisher.close()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""Turning SSE events into Kafka records, with delivery tracking and heartbeats.
+
+Each event is parsed once here (`wikipulse.events.parse`) and the verdict travels with
+the record: key = ``server_name``, timestamp = the event's own time, and headers for
+the kind, the dedup identity and the resume bookkeeping. The payload stays the exact
+bytes Wikimedia sent.
+
+Back-pressure: at most ``max_in_flight`` events may wait for Kafka's acknowledgement.
+Beyond that `publish` blocks, so when Kafka is down the producer stops reading the
+stream instead of buffering it in memory or dropping it.
+
+Heartbeats: a window can only close when newer data reaches its partition, and a
+quiet partition gets none. So while the stream is connected a background thread
+writes, every ``heartbeat_seconds``, one empty record to *each* partition, keyed
+`HEARTBEAT_KEY` and stamped with the stream's event-time clock (`EventClock`). The
+processor never counts them; they only move event time forward.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from producer import metrics
+from producer.resume import InFlight, ResumePoint, recover
+from producer.settings import ProducerSettings
+from producer.sse import SseEvent
+from wikipulse.events import (
+    HEARTBEAT_KEY,
+    UNKEYED_KEY,
+    Canary,
+    Event,
+    Header,
+    Kind,
+    parse,
+)
+from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic
+
+log = logging.getLogger(__name__)
+
+
+class Stopped(Exception):
+    """Raised out of a blocking wait when shutdown was requested."""
+
+
+class EventClock:
+    """The stream's event time: the newest event time seen, advanced by wall time since.
+
+    Extrapolating is right only while the connection is up (a live stream is never
+    silent for long), so the clock reads None while disconnected: no heartbeat then
+    claims that time passed for events that may still arrive on reconnect.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._newest_ms: int | None = None
+        self._seen_at = 0.0
+        self._live = False
+
+    def observe(self, time_ms: int) -> None:
+        with self._lock:
+            if self._newest_ms is None or time_ms > self._newest_ms:
+                self._newest_ms = time_ms
+            self._seen_at = time.monotonic()
+
+    def set_live(self, live: bool) -> None:
+        with self._lock:
+            self._live = live
+            self._seen_at = time.monotonic()
+
+    @property
+    def newest_ms(self) -> int | None:
+        return self._newest_ms
+
+    def now_ms(self) -> int | None:
+        with self._lock:
+            if not self._live or self._newest_ms is None:
+                return None
+            return self._newest_ms + int((time.monotonic() - self._seen_at) * 1000)
+
+
+class Publisher:
+    """Owns the Kafka producer, the in-flight tracker and the heartbeat thread."""
+
+    def __init__(self, settings: ProducerSettings, stop: threading.Event) -> None:
+        self.settings = settings
+        self.topic = settings.raw_topic
+        self._stop = stop
+        self.partitions = ensure_topic(settings, self.topic, settings.raw_topic_partitions)
+        recovered = recover(settings, self.topic, depth=2 * settings.max_in_flight + 1000)
+        start = recovered.point or ResumePoint(0, None)
+        self.in_flight = InFlight(start, recovered.next_seq)
+        if recovered.point:
+            log.info("resuming after SSE id %s (seq %d)", start.sse_id, start.seq)
+        else:
+            log.info("no events in %s yet: starting from the live stream", self.topic)
+        self.clock = EventClock()
+        self._producer = Producer(
+            {
+                **settings.client_config(),
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 20,
+                "compression.type": "lz4",
+                "message.max.bytes": MAX_MESSAGE_BYTES,
+                "queue.buffering.max.messages": settings.max_in_flight * 2 + 10_000,
+                "delivery.timeout.ms": settings.delivery_timeout_ms,
+                "log_level": 4,
+            }
+        )
+        self._heartbeats = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._heartbeats.start()
+
+    def resume_id(self) -> str | None:
+        return self.in_flight.acked_point.sse_id
+
+    @property
+    def needs_rewind(self) -> bool:
+        return self.in_flight.failed
+
+    def publish(self, event: SseEvent, received_ms: int) -> None:
+        """Send one SSE event to Kafka; blocks while too many are unacknowledged."""
+        if event.event != "message":
+            metrics.RECEIVED.labels("other").inc()
+            log.debug("ignoring SSE event of type %r", event.event)
+            return
+        key, time_ms, headers = self._describe(event, received_ms)
+        while len(self.in_flight) >= self.settings.max_in_flight:
+            self._wait_for_kafka()
+        acked = self.in_flight.acked_point
+        seq = self.in_flight.sent(event.id)
+        headers += [
+            (Header.SEQ, str(seq).encode()),
+            (Header.ACKED_SEQ, str(acked.seq).encode()),
+        ]
+        if event.id is not None:
+            headers.append((Header.SSE_ID, event.id.encode()))
+        if acked.sse_id is not None:
+            headers.append((Header.ACKED_ID, acked.sse_id.encode()))
+        self._produce(
+            value=event.data,
+            key=key,
+            timestamp=time_ms,
+            headers=headers,
+            on_delivery=self._on_delivery(seq),
+        )
+        metrics.IN_FLIGHT.set(len(self.in_flight))
+
+    def _describe(
+        self, event: SseEvent, received_ms: int
+    ) -> tuple[str, int, list[tuple[str, bytes]]]:
+        """Key, timestamp and verdict headers for one event."""
+        if event.oversized:
+            metrics.RECEIVED.labels("invalid").inc()
+            reason = (
+                f"event data of {event.oversized} bytes exceeds {self.settings.max_event_bytes}"
+            )
+            return (
+                UNKEYED_KEY,
+                received_ms,
+                [(Header.KIND, Kind.INVALID), (Header.REASON, reason.encode())],
+            )
+        parsed = parse(event.data)
+        if isinstance(parsed, Event):
+            metrics.RECEIVED.labels("event").inc()
+            self.clock.observe(parsed.time_ms)
+            metrics.NEWEST_EVENT_TIME.set(parsed.time_ms / 1000)
+            headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, parsed.event_id.encode())]
+            return parsed.server_name, parsed.time_ms, headers
+        if isinstance(parsed, Canary):
+            metrics.RECEIVED.labels("canary").inc()
+            return UNKEYED_KEY, parsed.time_ms or received_ms, [(Header.KIND, Kind.CANARY)]
+        metrics.RECEIVED.labels("invalid").inc()
+        key = UNKEYED_KEY
+        headers = [(Header.KIND, Kind.INVALID), (Header.REASON, parsed.reason.encode())]
+        return key, received_ms, headers
+
+    def _on_delivery(self, seq: int) -> Callable[[KafkaError | None, Message], None]:
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is None:
+                self.in_flight.acked(seq)
+                metrics.PUBLISHED.inc()
+            else:
+                self.in_flight.failed_delivery(seq)
+                metrics.DELIVERY_FAILURES.inc()
+                log.error("kafka did not take event seq %d: %s", seq, err)
+
+        return delivered
+
+    def _produce(self, **kwargs: Any) -> None:
+        while True:
+            try:
+                self._producer.produce(self.topic, **kwargs)
+                return
+            except BufferError:
+                self._wait_for_kafka()
+
+    def _wait_for_kafka(self) -> None:
+        if self._stop.is_set():
+            raise Stopped
+        self._producer.poll(0.1)
+
+    def poll(self) -> None:
+        """Serve delivery reports without blocking."""
+        self._producer.poll(0)
+        metrics.IN_FLIGHT.set(len(self.in_flight))
+
+    def settle(self) -> str | None:
+        """Wait until every in-flight event is acked or failed; return the resume id.
+
+        Called before each reconnect. While Kafka is down this waits (and so does the
+        stream); a failed delivery rewinds to the last gap-free acknowledged event.
+        """
+        while len(self.in_flight) and not self.in_flight.failed and not self._stop.is_set():
+            self._producer.flush(1.0)
+        if self.in_flight.failed:
+            point = self.in_flight.rewind()
+            log.warning("re-reading the stream after SSE id %s (seq %d)", point.sse_id, point.seq)
+        return self.resume_id()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush what is in flight (bounded), then stop heartbeats."""
+        self.clock.set_live(False)
+        left = self._producer.flush(timeout)
+        if left:
+            log.warning("%d records still unacknowledged at shutdown; they will be re-read", left)
+        self._heartbeats.join(timeout=2)
+
+    def _beat(self) -> None:
+        interval = self.settings.heartbeat_seconds
+        last_ts = 0
+        while not self._stop.wait(interval):
+            now_ms = self.clock.now_ms()
+            if now_ms is None:
+                continue
+            last_ts = max(last_ts, now_ms)
+            try:
+                for partition in range(self.partitions):
+                    self._producer.produce(
+                        self.topic,
+                        value=b"",
+                        key=HEARTBEAT_KEY,
+                        partition=partition,
+                        timestamp=last_ts,
+                        headers=[(Header.KIND, Kind.HEARTBEAT)],
+                    )
+                metrics.HEARTBEATS.inc(self.partitions)
+            except BufferError:
+                log.debug("producer queue full: heartbeat skipped")
+            except Exception:  # keep beating whatever one send did
+                log.exception("heartbeat failed")

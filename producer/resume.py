@@ -1,0 +1,193 @@
+"""Where to resume the SSE stream: the ``Last-Event-ID`` we send on every (re)connect.
+
+Wikimedia starts a connection without ``Last-Event-ID`` at "now", so an id that is too
+new loses events for good and one that is too old only repeats some (the processor
+drops repeats by ``meta.id``). The rule here is therefore: resume after the newest event
+such that it *and every event before it* has been acknowledged by Kafka.
+
+In the running process `InFlight` tracks that point exactly. Across restarts it is
+recovered from Kafka itself, with no second store: every event record carries its own
+sequence number (``wp-seq``) and the acknowledged point at the time it was sent
+(``wp-acked-seq`` / ``wp-acked-id``). `recover` reads the tail of each partition, takes
+the newest acknowledged point it finds and extends it over the consecutive sequence
+numbers present in Kafka. Events after a missing number are sent again; they are at
+most the events that were in flight when the process died.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from wikipulse.events import Header
+from wikipulse.kafka import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ResumePoint:
+    """Every event up to and including ``seq`` is in Kafka; ``sse_id`` is that event's id."""
+
+    seq: int
+    sse_id: str | None
+
+
+class InFlight:
+    """Events between ``produce()`` and their delivery report, oldest first.
+
+    `acked_point` advances only over a gap-free run of acknowledged events, because
+    the broker may acknowledge partitions out of order. A failed delivery stops it
+    where it is and sets `failed`: the stream must then be re-read from that point.
+    """
+
+    def __init__(self, start: ResumePoint, next_seq: int) -> None:
+        self._pending: deque[list[object]] = deque()  # [seq, sse_id, acked?]
+        self._by_seq: dict[int, list[object]] = {}
+        self.acked_point = start
+        self.next_seq = max(next_seq, start.seq + 1)
+        self.failed = False
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def sent(self, sse_id: str | None) -> int:
+        seq = self.next_seq
+        self.next_seq += 1
+        entry: list[object] = [seq, sse_id, False]
+        self._pending.append(entry)
+        self._by_seq[seq] = entry
+        return seq
+
+    def acked(self, seq: int) -> None:
+        entry = self._by_seq.pop(seq, None)
+        if entry is None:
+            return
+        entry[2] = True
+        pending = self._pending
+        while pending and pending[0][2] and not self.failed:
+            seq0, sse_id, _ = pending.popleft()
+            assert isinstance(seq0, int)
+            self.acked_point = ResumePoint(seq0, sse_id if isinstance(sse_id, str) else None)
+
+    def failed_delivery(self, seq: int) -> None:
+        self._by_seq.pop(seq, None)
+        self.failed = True
+
+    def rewind(self) -> ResumePoint:
+        """Forget everything after `acked_point` (to be re-read from the stream)."""
+        self._pending.clear()
+        self._by_seq.clear()
+        self.failed = False
+        return self.acked_point
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What a restarted producer needs: where to resume and its next sequence number."""
+
+    point: ResumePoint | None
+    next_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Tail:
+    seq: int
+    sse_id: str | None
+    acked_seq: int | None
+    acked_id: str | None
+
+
+def recover(settings: KafkaSettings, topic: str, depth: int) -> Recovered:
+    """The resume point recorded in the newest ``depth`` records of each partition.
+
+    ``depth`` must exceed the producer's in-flight limit (plus heartbeats written in
+    between), so the tail reaches back to the acknowledged point.
+    """
+    consumer = Consumer(
+        {
+            **settings.client_config(),
+            "group.id": "wikipulse-producer-resume",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "log_level": 3,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=15)
+        partitions = sorted(metadata.topics[topic].partitions) if topic in metadata.topics else []
+        tails: list[_Tail] = []
+        for partition in partitions:
+            tails.extend(_read_tail(consumer, topic, partition, depth))
+    finally:
+        consumer.close()
+    return resume_point(tails)
+
+
+def _read_tail(consumer: Consumer, topic: str, partition: int, depth: int) -> list[_Tail]:
+    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+    if high <= low:
+        return []
+    consumer.assign([TopicPartition(topic, partition, max(low, high - depth))])
+    tails: list[_Tail] = []
+    try:
+        while True:
+            msg = consumer.poll(5.0)
+            if msg is None:
+                log.warning("timed out reading the tail of %s[%d]", topic, partition)
+                break
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    break
+                raise RuntimeError(f"reading {topic}[{partition}]: {msg.error()}")
+            tail = _tail_of(msg.headers() or [])
+            if tail is not None:
+                tails.append(tail)
+            if msg.offset() >= high - 1:
+                break
+    finally:
+        consumer.unassign()
+    return tails
+
+
+def _tail_of(headers: list[tuple[str, bytes]]) -> _Tail | None:
+    found = {name: value for name, value in headers}
+    seq = found.get(Header.SEQ)
+    if seq is None:
+        return None  # a heartbeat, or a record another tool wrote
+    acked_seq = found.get(Header.ACKED_SEQ)
+    acked_id = found.get(Header.ACKED_ID)
+    sse_id = found.get(Header.SSE_ID)
+    try:
+        return _Tail(
+            seq=int(seq),
+            sse_id=sse_id.decode() if sse_id else None,
+            acked_seq=int(acked_seq) if acked_seq else None,
+            acked_id=acked_id.decode() if acked_id else None,
+        )
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def resume_point(tails: list[_Tail]) -> Recovered:
+    """Pure part of `recover`: newest acknowledged point, extended over consecutive seqs."""
+    if not tails:
+        return Recovered(None, 1)
+    by_seq = {t.seq: t for t in tails}
+    acked = [t for t in tails if t.acked_seq is not None]
+    if acked:
+        newest = max(acked, key=lambda t: t.acked_seq or 0)
+        assert newest.acked_seq is not None
+        point = ResumePoint(newest.acked_seq, newest.acked_id)
+    else:  # records without bookkeeping: trust only the oldest one seen
+        oldest = min(by_seq)
+        point = ResumePoint(oldest, by_seq[oldest].sse_id)
+    while point.seq + 1 in by_seq:
+        nxt = by_seq[point.seq + 1]
+        point = ResumePoint(nxt.seq, nxt.sse_id)
+    # New sequence numbers continue after the highest one in Kafka, even past a gap.
+    return Recovered(point, max(max(by_seq), point.seq) + 1)

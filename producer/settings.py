@@ -1,0 +1,40 @@
+"""Producer settings, from environment variables (see the README's table)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from wikipulse import __version__
+from wikipulse.kafka import KafkaSettings
+
+WIKIMEDIA_RECENTCHANGE = "https://stream.wikimedia.org/v2/stream/recentchange"
+DEFAULT_USER_AGENT = (
+    f"WikiPulse/{__version__} (https://github.com/wikipulse/wikipulse; "
+    "live per-wiki edit counts) httpx"
+)
+
+
+class ProducerSettings(KafkaSettings):
+    sse_url: str = Field(WIKIMEDIA_RECENTCHANGE, description="the SSE stream to read")
+    user_agent: str = Field(
+        DEFAULT_USER_AGENT, min_length=8, description="Wikimedia refuses anonymous clients"
+    )
+    metrics_port: int | None = Field(None, description="Prometheus /metrics; off when unset")
+    heartbeat_seconds: float = Field(
+        1.0, gt=0, description="time signal per partition, so quiet windows close"
+    )
+    read_timeout_seconds: float = Field(
+        30.0, gt=0, description="no byte for this long means a dead connection"
+    )
+    connect_timeout_seconds: float = Field(10.0, gt=0)
+    backoff_initial_seconds: float = Field(1.0, gt=0)
+    backoff_max_seconds: float = Field(60.0, gt=0)
+    max_in_flight: int = Field(
+        2000, ge=1, description="events sent but not yet acked; reading pauses beyond it"
+    )
+    delivery_timeout_ms: int = Field(
+        300_000, ge=1000, description="give up a delivery after this; the stream is re-read"
+    )
+    max_event_bytes: int = Field(
+        1_000_000, ge=1024, description="larger events become invalid records without data"
+    )

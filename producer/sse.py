@@ -1,0 +1,138 @@
+"""Server-Sent Events wire format, decoded incrementally from raw bytes.
+
+Why not ``sseclient-py``: its reader hands a *partial* event to the caller when the
+connection drops mid-frame, decodes every line as UTF-8 (one invalid byte raises), and
+re-joins ``data`` as text. For a producer that resumes with ``Last-Event-ID`` the first
+flaw loses events for good: the truncated frame carries the event's id, so the resume
+point moves past an event that was never published whole. This decoder follows the
+WHATWG algorithm instead: an event is dispatched only at its closing blank line, the
+``data`` stays the exact bytes the server sent, and memory is bounded per event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    """One dispatched event. ``data`` holds the exact bytes of its data lines."""
+
+    event: str
+    data: bytes
+    id: str | None
+    #: Size of the data when it exceeded the decoder's limit (``data`` is then empty).
+    oversized: int = 0
+
+
+class SseDecoder:
+    """Feed it bytes as they arrive; it returns the events completed by them.
+
+    ``last_event_id`` follows the spec: an ``id`` field sets it and it carries over to
+    later events that have none. ``retry_ms`` is the server's latest ``retry`` field.
+    ``lines`` counts every line including ``:`` comments, so keep-alives show life.
+    """
+
+    def __init__(self, last_event_id: str | None = None, max_event_bytes: int = 4 << 20) -> None:
+        self.last_event_id = last_event_id
+        self.retry_ms: int | None = None
+        self.lines = 0
+        self._max = max_event_bytes
+        self._buf = bytearray()
+        self._data: list[bytes] = []
+        self._data_size = 0
+        self._oversized = 0
+        self._event = ""
+        self._skipping_line = False
+        self._started = False
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        if not self._started:
+            chunk = self._strip_bom(chunk)
+            if not self._started:
+                return []
+        buf = self._buf
+        buf += chunk
+        if b"\r" in buf:
+            self._normalise_cr()
+        events: list[SseEvent] = []
+        pos = 0
+        find = buf.find
+        while True:
+            end = find(b"\n", pos)
+            if end < 0:
+                break
+            if self._skipping_line:
+                self._skipping_line = False
+            else:
+                event = self._line(bytes(buf[pos:end]))
+                if event is not None:
+                    events.append(event)
+            pos = end + 1
+        del buf[:pos]
+        if len(buf) > self._max:
+            # A line longer than any event may be: drop it as it streams in.
+            self._oversized += len(buf)
+            buf.clear()
+            self._skipping_line = True
+        elif self._skipping_line:
+            self._oversized += len(buf)
+            buf.clear()
+        return events
+
+    def _strip_bom(self, chunk: bytes) -> bytes:
+        pending = bytes(self._buf) + chunk
+        if len(pending) < len(_BOM) and _BOM.startswith(pending):
+            self._buf = bytearray(pending)
+            return b""
+        self._buf = bytearray()
+        self._started = True
+        return pending[len(_BOM) :] if pending.startswith(_BOM) else pending
+
+    def _normalise_cr(self) -> None:
+        """Turn CRLF and lone CR into LF; keep a trailing CR until its LF may follow."""
+        buf = self._buf
+        trailing_cr = buf.endswith(b"\r")
+        body = bytes(buf[:-1] if trailing_cr else buf)
+        body = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf[:] = body + (b"\r" if trailing_cr else b"")
+        if trailing_cr and b"\n" not in body:
+            return
+
+    def _line(self, line: bytes) -> SseEvent | None:
+        self.lines += 1
+        if not line:
+            return self._dispatch()
+        if line[0] == 0x3A:  # ':' comment, e.g. a keep-alive
+            return None
+        field, sep, value = line.partition(b":")
+        if sep and value.startswith(b" "):
+            value = value[1:]
+        if field == b"data":
+            if self._oversized or self._data_size + len(value) > self._max:
+                self._oversized += len(value) + self._data_size
+                self._data.clear()
+                self._data_size = 0
+            else:
+                self._data.append(value)
+                self._data_size += len(value) + 1
+        elif field == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif field == b"id":
+            if b"\x00" not in value:
+                self.last_event_id = value.decode("utf-8", "replace")
+        elif field == b"retry" and value.isdigit():
+            self.retry_ms = int(value)
+        return None
+
+    def _dispatch(self) -> SseEvent | None:
+        data, oversized = self._data, self._oversized
+        event = self._event or "message"
+        self._data, self._data_size, self._oversized, self._event = [], 0, 0, ""
+        if oversized:
+            return SseEvent(event, b"", self.last_event_id, oversized=oversized)
+        if not data:
+            return None
+        return SseEvent(event, b"\n".join(data), self.last_event_id)

@@ -1,0 +1,61 @@
+"""Readiness probe for the local services: Kafka answers metadata, Redis answers PING.
+
+Used by services/local.sh, so `make services` reports ready only when clients can
+really talk to the broker, not merely when its port is open.
+
+    python services/probe.py kafka 127.0.0.1:9092 [timeout_s]
+    python services/probe.py redis 127.0.0.1:6379 [timeout_s]
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+
+
+def kafka_ready(address: str, timeout: float) -> str:
+    from confluent_kafka.admin import AdminClient
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        admin = AdminClient({"bootstrap.servers": address, "log_level": 0})
+        try:
+            md = admin.list_topics(timeout=min(5.0, max(0.5, deadline - time.monotonic())))
+            if md.brokers:
+                return f"cluster {md.cluster_id}, {len(md.brokers)} broker(s)"
+        except Exception as exc:  # the broker is still starting
+            last = str(exc)
+        time.sleep(0.5)
+    raise SystemExit(f"kafka at {address} did not answer metadata requests: {last}")
+
+
+def redis_ready(address: str, timeout: float) -> str:
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2) as sock:
+                sock.sendall(b"PING\r\n")
+                reply = sock.recv(64)
+                if reply.startswith(b"+PONG"):
+                    return "PONG"
+                last = reply.decode(errors="replace").strip()
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    raise SystemExit(f"redis at {address} did not answer PING: {last}")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 3 or argv[1] not in ("kafka", "redis"):
+        raise SystemExit(__doc__)
+    timeout = float(argv[3]) if len(argv) > 3 else 60.0
+    probe = kafka_ready if argv[1] == "kafka" else redis_ready
+    print(probe(argv[2], timeout))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,158 @@
+"""The event contract between the producer and the processor.
+
+Both services judge a Wikimedia ``recentchange`` payload with `parse` so that they can
+never disagree about what counts. The producer parses every event once, at the edge,
+and writes the verdict into the Kafka record (key, timestamp and `Header` values); the
+processor's hot path then reads those hints instead of decoding ~1 KB of JSON again.
+Records without hints (written by another tool) are parsed by the processor itself.
+
+What counts (see the README): a JSON object with a usable ``server_name`` that is not a
+canary (``meta.domain == "canary"``, which Wikimedia injects for monitoring). Event time
+is ``meta.dt`` (ISO 8601), falling back to ``timestamp`` (seconds). The identity used to
+drop duplicates is ``meta.id``, or a digest of the raw bytes when an event has none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+
+#: Kafka key of the producer's per-partition heartbeats. The NUL byte keeps it apart
+#: from every server name: names with control characters are rejected by `parse`.
+HEARTBEAT_KEY: Final = "\x00heartbeat"
+#: Kafka key of records whose payload has no usable ``server_name``.
+UNKEYED_KEY: Final = "\x00unkeyed"
+
+#: Longest server name accepted (a DNS name has at most 253 characters).
+MAX_SERVER_NAME = 253
+#: Event times outside [2001-01-01, 2100-01-01) are refused as nonsense.
+MIN_TIME_MS: Final = 978_307_200_000
+MAX_TIME_MS: Final = 4_102_444_800_000
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class Header:
+    """Kafka header names written by the producer (values are UTF-8 bytes)."""
+
+    SSE_ID: Final = "sse-id"  # the SSE ``id`` of the event, verbatim
+    KIND: Final = "wp-kind"  # one of `Kind`
+    EVENT_ID: Final = "wp-event-id"  # dedup identity (meta.id or a digest)
+    REASON: Final = "wp-reason"  # why a record is invalid
+    SEQ: Final = "wp-seq"  # producer sequence number of this event
+    ACKED_SEQ: Final = "wp-acked-seq"  # every event up to this seq was acked ...
+    ACKED_ID: Final = "wp-acked-id"  # ... and this is that event's SSE id
+
+
+class Kind:
+    """Values of the `Header.KIND` header."""
+
+    EVENT: Final = b"event"
+    CANARY: Final = b"canary"
+    INVALID: Final = b"invalid"
+    HEARTBEAT: Final = b"heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An event that counts once in the window of ``time_ms``."""
+
+    server_name: str
+    time_ms: int
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Canary:
+    """A monitoring event injected by Wikimedia; never counted."""
+
+    time_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Invalid:
+    """A payload that cannot be counted; ``reason`` goes into the dead-letter header."""
+
+    reason: str
+
+
+Parsed = Event | Canary | Invalid
+
+
+def parse(data: bytes) -> Parsed:
+    """Judge one raw ``recentchange`` payload. Never raises."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return Invalid(f"not JSON: {exc}"[:200])
+    if not isinstance(obj, dict):
+        return Invalid(f"not a JSON object but {type(obj).__name__}")
+    meta = obj.get("meta")
+    if not isinstance(meta, dict):
+        meta = {}
+    time_ms = event_time_ms(obj, meta)
+    if meta.get("domain") == "canary":
+        return Canary(time_ms if isinstance(time_ms, int) else None)
+    server_name = obj.get("server_name")
+    problem = server_name_problem(server_name)
+    if problem:
+        return Invalid(problem)
+    if isinstance(time_ms, str):
+        return Invalid(time_ms)
+    meta_id = meta.get("id")
+    if isinstance(meta_id, str) and meta_id:
+        event_id = meta_id
+    else:
+        event_id = "sha1:" + hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    assert isinstance(server_name, str)
+    return Event(server_name, time_ms, event_id)
+
+
+def server_name_problem(server_name: Any) -> str | None:
+    """Why ``server_name`` cannot be a leaderboard member, or None when it can."""
+    if server_name is None:
+        return "server_name missing"
+    if not isinstance(server_name, str):
+        return f"server_name is {type(server_name).__name__}, not a string"
+    if not server_name:
+        return "server_name is empty"
+    if len(server_name) > MAX_SERVER_NAME:
+        return f"server_name longer than {MAX_SERVER_NAME} characters"
+    if _CONTROL.search(server_name):
+        return "server_name has control characters"
+    return None
+
+
+def event_time_ms(obj: dict[str, Any], meta: dict[str, Any]) -> int | str:
+    """The event's own time in epoch ms, or a reason string when it has none usable.
+
+    ``meta.dt`` is when the change happened; the top-level ``timestamp`` is seconds
+    and can lag it by up to ~18 s, so it is only the fallback.
+    """
+    dt = meta.get("dt")
+    ms: int | None = None
+    if isinstance(dt, str):
+        try:
+            parsed = datetime.fromisoformat(dt)
+        except ValueError:
+            return f"meta.dt is not ISO 8601: {dt[:40]!r}"
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        ms = int(parsed.timestamp() * 1000)
+    elif dt is not None:
+        return f"meta.dt is {type(dt).__name__}, not a string"
+    else:
+        ts = obj.get("timestamp")
+        if isinstance(ts, int | float) and not isinstance(ts, bool) and math.isfinite(ts):
+            ms = int(ts * 1000)
+    if ms is None:
+        return "no event time (meta.dt or timestamp)"
+    if not MIN_TIME_MS <= ms < MAX_TIME_MS:
+        return f"event time out of range: {ms} ms"
+    return ms

@@ -1,0 +1,327 @@
+"""A local SSE server that speaks Wikimedia's EventStreams wire format.
+
+Wikimedia is out of reach in tests, offline demos and CI, so this server replays
+recorded ``recentchange`` events the way ``stream.wikimedia.org`` serves them::
+
+    event: message
+    id: [{"topic":"replay.recentchange","partition":0,"offset":42}]
+    data: {...one JSON object...}
+
+Like the real service it keeps a log of events that grows on its own clock, whether or
+not anybody is connected, and honours ``Last-Event-ID``: a client that reconnects gets
+every event after the one it names, so gaps can be tested for. It refuses clients
+without a descriptive User-Agent with 403, as Wikimedia does.
+
+``--restamp`` gives each event the time it is appended (``meta.dt``, ``timestamp``),
+so the recording behaves like a live stream; ``--loop`` replays it forever, with fresh
+``meta.id`` values on each pass. Tests also script per-connection faults (`Fault`).
+
+    wikipulse-replay --file tests/data/recentchange-sample.sse --rate 50 --restamp --loop
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+TOPIC = "replay.recentchange"
+_GENERIC_AGENT = re.compile(
+    r"^(python-requests|python-httpx|python-urllib|curl|wget|go-http-client|java)/[\w.]+$",
+    re.IGNORECASE,
+)
+
+
+def load_events(path: Path) -> list[bytes]:
+    """The ``data`` payloads of a recorded stream: raw SSE capture or JSON lines.
+
+    A capture may end without its closing blank line (the bundled one does): the last
+    event is kept all the same, since a file, unlike a connection, is complete.
+    """
+    raw = path.read_bytes()
+    if path.suffix in (".jsonl", ".json"):
+        return [line for line in raw.splitlines() if line.strip()]
+    events: list[bytes] = []
+    for block in re.split(rb"\r?\n\r?\n", raw):
+        data = [
+            line[5:].removeprefix(b" ") for line in block.splitlines() if line.startswith(b"data:")
+        ]
+        if data:
+            events.append(b"\n".join(data))
+    return events
+
+
+def restamp(data: bytes, when: datetime, cycle: int) -> bytes:
+    """``data`` as if it happened at ``when``; on later cycles also with a new ``meta.id``.
+
+    Payloads that are not JSON objects are replayed untouched (they test bad input).
+    """
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data
+    if not isinstance(obj, dict):
+        return data
+    meta = obj.get("meta")
+    if isinstance(meta, dict):
+        meta["dt"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if cycle and isinstance(meta.get("id"), str):
+            meta["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{meta['id']}/{cycle}"))
+    if "timestamp" in obj:
+        obj["timestamp"] = int(when.timestamp())
+    return orjson.dumps(obj)
+
+
+@dataclass
+class Fault:
+    """What the server does to one connection (tests queue them with `ReplayServer.plan`).
+
+    kind: ``disconnect`` after ``after`` events; ``truncate`` (half a frame, then close);
+    ``stall`` (go silent for ``seconds``, then close); ``status`` (answer ``code`` with
+    an optional ``Retry-After`` and no stream).
+    """
+
+    kind: str
+    after: int = 0
+    seconds: float = 0.0
+    code: int = 200
+    retry_after: int | None = None
+
+
+@dataclass
+class Connection:
+    """What a client sent when it connected (tests assert on it)."""
+
+    last_event_id: str | None
+    user_agent: str | None
+    status: int
+
+
+@dataclass
+class ReplayServer:
+    """An SSE server on 127.0.0.1 whose event log tests can append to and inspect."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    keepalive_seconds: float = 0.0
+    log: list[bytes] = field(default_factory=list)
+    plan: list[Fault] = field(default_factory=list)
+    connections: list[Connection] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._cond = threading.Condition()
+        self._closed = threading.Event()
+        self._httpd = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v2/stream/recentchange"
+
+    def start(self) -> ReplayServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._closed.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> ReplayServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def append(self, data: bytes) -> int:
+        """Add one event to the log; returns its offset."""
+        with self._cond:
+            self.log.append(data)
+            self._cond.notify_all()
+            return len(self.log) - 1
+
+    def extend(self, events: Iterable[bytes]) -> None:
+        with self._cond:
+            self.log.extend(events)
+            self._cond.notify_all()
+
+    def play(
+        self,
+        events: list[bytes],
+        rate: float,
+        restamp_events: bool,
+        loop: bool = False,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Append ``events`` at ``rate`` per second (0: all at once), in this thread."""
+        cycle = 0
+        start = time.monotonic()
+        sent = 0
+        while True:
+            for data in events:
+                if (stop is not None and stop.is_set()) or self._closed.is_set():
+                    return
+                if rate > 0:
+                    delay = start + sent / rate - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                if restamp_events:
+                    data = restamp(data, datetime.now(UTC), cycle)
+                self.append(data)
+                sent += 1
+            cycle += 1
+            if not loop:
+                return
+
+    def _next_fault(self) -> Fault | None:
+        with self._cond:
+            return self.plan.pop(0) if self.plan else None
+
+    def _wait_for(self, offset: int, timeout: float) -> bool:
+        with self._cond:
+            if len(self.log) > offset:
+                return True
+            self._cond.wait(timeout)
+            return len(self.log) > offset
+
+
+def frame(offset: int, data: bytes) -> bytes:
+    """One event in Wikimedia's wire format."""
+    sse_id = orjson.dumps([{"topic": TOPIC, "partition": 0, "offset": offset}])
+    lines = b"".join(b"data: " + line + b"\n" for line in data.split(b"\n"))
+    return b"event: message\nid: " + sse_id + b"\n" + lines + b"\n"
+
+
+def resume_offset(last_event_id: str | None) -> int:
+    """First offset to send for a ``Last-Event-ID`` (0 without one, or an unknown one)."""
+    if not last_event_id:
+        return -1
+    try:
+        ids: Any = orjson.loads(last_event_id)
+        return int(next(i["offset"] for i in ids if i.get("topic") == TOPIC)) + 1
+    except (orjson.JSONDecodeError, StopIteration, KeyError, TypeError, ValueError):
+        return -1
+
+
+def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug(format, *args)
+
+        def do_GET(self) -> None:
+            agent = self.headers.get("User-Agent")
+            last_id = self.headers.get("Last-Event-ID")
+            fault = server._next_fault()
+            status = 200
+            if not agent or _GENERIC_AGENT.match(agent.strip()):
+                status = 403
+            elif fault is not None and fault.kind == "status":
+                status = fault.code
+            server.connections.append(Connection(last_id, agent, status))
+            if status != 200:
+                self.send_response(status)
+                if fault is not None and fault.retry_after is not None:
+                    self.send_header("Retry-After", str(fault.retry_after))
+                body = b"Please set a descriptive User-Agent.\n" if status == 403 else b""
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            offset = resume_offset(last_id)
+            if offset < 0:  # no (usable) id: start at "now", as Wikimedia does
+                with server._cond:
+                    offset = len(server.log)
+            with contextlib.suppress(OSError):
+                self._stream(offset, fault)
+
+        def _stream(self, offset: int, fault: Fault | None) -> None:
+            limit = fault.after if fault is not None else None  # events before the fault
+            sent = 0
+            idle_since = time.monotonic()
+            while not server._closed.is_set():
+                if limit is not None and sent >= limit:
+                    assert fault is not None
+                    self._fault(fault, offset)
+                    return
+                if not server._wait_for(offset, timeout=0.2):
+                    ka = server.keepalive_seconds
+                    if ka and time.monotonic() - idle_since >= ka:
+                        self.wfile.write(b":\n")
+                        self.wfile.flush()
+                        idle_since = time.monotonic()
+                    continue
+                size = 500 if limit is None else min(500, limit - sent)
+                with server._cond:
+                    batch = server.log[offset : offset + size]
+                self.wfile.write(b"".join(frame(offset + i, d) for i, d in enumerate(batch)))
+                self.wfile.flush()
+                offset += len(batch)
+                sent += len(batch)
+                idle_since = time.monotonic()
+
+        def _fault(self, fault: Fault, offset: int) -> None:
+            if fault.kind == "truncate" and server._wait_for(offset, timeout=5):
+                whole = frame(offset, server.log[offset])
+                self.wfile.write(whole[: len(whole) // 2])
+                self.wfile.flush()
+            elif fault.kind == "stall":
+                server._closed.wait(fault.seconds)
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``wikipulse-replay``: serve a recording as a live Wikimedia stream."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--file", type=Path, required=True, help="SSE capture or JSON lines")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--rate", type=float, default=50.0, help="events/s; 0 = all at once")
+    parser.add_argument("--restamp", action="store_true", help="stamp events with now")
+    parser.add_argument("--loop", action="store_true", help="replay forever")
+    parser.add_argument("--keepalive", type=float, default=0.0, help="':' comment every N s")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    events = load_events(args.file)
+    server = ReplayServer(host=args.host, port=args.port, keepalive_seconds=args.keepalive)
+    server.start()
+    log.info("serving %d recorded events on %s", len(events), server.url)
+    try:
+        server.play(events, args.rate, args.restamp, loop=args.loop)
+        threading.Event().wait()  # keep serving the log after a single pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
