@@ -17,10 +17,11 @@ most the events that were in flight when the process died.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from wikipulse.events import Header
 from wikipulse.kafka import KafkaSettings
@@ -128,8 +129,21 @@ def recover(settings: KafkaSettings, topic: str, depth: int) -> Recovered:
     return resume_point(tails)
 
 
+def _watermarks(consumer: Consumer, tp: TopicPartition, attempts: int = 60) -> tuple[int, int]:
+    """Low and high offsets; retried while a new topic's leaders settle."""
+    for attempt in range(attempts):
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=15)
+            return int(low), int(high)
+        except KafkaException:  # e.g. NOT_LEADER_FOR_PARTITION right after creation
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 def _read_tail(consumer: Consumer, topic: str, partition: int, depth: int) -> list[_Tail]:
-    low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=15)
+    low, high = _watermarks(consumer, TopicPartition(topic, partition))
     if high <= low:
         return []
     consumer.assign([TopicPartition(topic, partition, max(low, high - depth))])

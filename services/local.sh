@@ -2,8 +2,9 @@
 # Real Kafka (4.x, KRaft, single node) and real Redis on this machine, without Docker.
 #
 #   services/local.sh deps     fetch the Kafka jars (Maven) and install redis-server (apt) if missing
-#   services/local.sh up       start both, wait until Kafka answers metadata and Redis answers PING
-#   services/local.sh down     stop exactly the processes `up` started (by their pid files)
+#   services/local.sh up [kafka|redis]    start both (or one), wait until Kafka answers metadata
+#                                         and Redis answers PING
+#   services/local.sh down [kafka|redis]  stop exactly the processes `up` started (pid files)
 #   services/local.sh status   say what runs where
 #   services/local.sh clean    down, then delete the data (a fresh cluster id next time)
 #
@@ -138,16 +139,20 @@ start_redis() {
 }
 
 up() {
+  local which="${1:-all}" k r
   deps
   mkdir -p "$SERVICES_DIR"
-  start_kafka
-  start_redis
-  local k r
-  k="$("$PYTHON" "$here/probe.py" kafka "127.0.0.1:$KAFKA_PORT" 90)" \
-    || { tail -n 30 "$SERVICES_DIR/kafka/logs/stdout.log" "$SERVICES_DIR/kafka/logs/server.log" >&2 2>/dev/null; die "kafka did not become ready"; }
-  r="$("$PYTHON" "$here/probe.py" redis "127.0.0.1:$REDIS_PORT" 30)" || die "redis did not become ready"
-  say "kafka $KAFKA_VERSION ready on 127.0.0.1:$KAFKA_PORT ($k); logs: $SERVICES_DIR/kafka/logs/server.log"
-  say "redis ready on 127.0.0.1:$REDIS_PORT ($r); log: $SERVICES_DIR/redis/redis.log"
+  if [ "$which" != redis ]; then
+    start_kafka
+    k="$("$PYTHON" "$here/probe.py" kafka "127.0.0.1:$KAFKA_PORT" 90)" \
+      || { tail -n 30 "$SERVICES_DIR/kafka/logs/stdout.log" "$SERVICES_DIR/kafka/logs/server.log" >&2 2>/dev/null; die "kafka did not become ready"; }
+    say "kafka $KAFKA_VERSION ready on 127.0.0.1:$KAFKA_PORT ($k); logs: $SERVICES_DIR/kafka/logs/server.log"
+  fi
+  if [ "$which" != kafka ]; then
+    start_redis
+    r="$("$PYTHON" "$here/probe.py" redis "127.0.0.1:$REDIS_PORT" 30)" || die "redis did not become ready"
+    say "redis ready on 127.0.0.1:$REDIS_PORT ($r); log: $SERVICES_DIR/redis/redis.log"
+  fi
 }
 
 stop_pid() {
@@ -164,8 +169,9 @@ stop_pid() {
 }
 
 down() {
-  stop_pid redis "$SERVICES_DIR/redis/redis.pid"
-  stop_pid kafka "$SERVICES_DIR/kafka/kafka.pid"
+  local which="${1:-all}"
+  [ "$which" = kafka ] || stop_pid redis "$SERVICES_DIR/redis/redis.pid"
+  [ "$which" = redis ] || stop_pid kafka "$SERVICES_DIR/kafka/kafka.pid"
 }
 
 status() {
@@ -175,9 +181,9 @@ status() {
 
 case "${1:-}" in
   deps) deps ;;
-  up) up ;;
-  down) down ;;
+  up) up "${2:-all}" ;;
+  down) down "${2:-all}" ;;
   status) status ;;
   clean) down; rm -rf "$SERVICES_DIR"; say "removed $SERVICES_DIR" ;;
-  *) echo "usage: $0 deps|up|down|status|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 deps|up [kafka|redis]|down [kafka|redis]|status|clean" >&2; exit 2 ;;
 esac

@@ -110,6 +110,7 @@ class Connection:
     last_event_id: str | None
     user_agent: str | None
     status: int
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass

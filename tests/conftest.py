@@ -1,0 +1,59 @@
+"""Shared fixtures: one real Kafka and one real Redis per test session (see services.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.services import Services, provide
+
+DATA = Path(__file__).parent / "data"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    with provide() as found:
+        yield found
+
+
+@dataclass(frozen=True)
+class Names:
+    """Unique Kafka and Redis names for one test, so tests run in any order."""
+
+    suffix: str
+
+    @property
+    def topic(self) -> str:
+        return f"test.recentchange.{self.suffix}"
+
+    @property
+    def group(self) -> str:
+        return f"test-group-{self.suffix}"
+
+    @property
+    def prefix(self) -> str:
+        return f"test:{self.suffix}:"
+
+
+@pytest.fixture
+def names() -> Names:
+    return Names(uuid.uuid4().hex[:10])
+
+
+@pytest.fixture
+def redis_client(services: Services) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(services.redis_url)
+    yield client
+    client.close()

@@ -1,0 +1,210 @@
+"""The producer puts every SSE event into Kafka exactly once, raw, keyed and stamped,
+through disconnects, stalls, HTTP errors, bad frames, restarts and a Kafka outage."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA
+from tests.pipeline import Pipeline, read_topic, wait_for
+from tests.services import LocalServers, Services
+from wikipulse.events import HEARTBEAT_KEY, Header, Kind
+from wikipulse.replay import Fault, ReplayServer, load_events
+
+RECORDED = load_events(DATA / "recentchange-2026-06-20.sse")
+
+
+@pytest.fixture
+def replay():
+    with ReplayServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pipeline(services, names, replay, tmp_path):
+    pipe = Pipeline(services, names, tmp_path, sse_url=replay.url)
+    yield pipe
+    pipe.stop_all()
+
+
+def event_records(kafka: str, topic: str):
+    return [
+        m
+        for m in read_topic(kafka, topic)
+        if dict(m.headers() or []).get(Header.KIND) != Kind.HEARTBEAT
+    ]
+
+
+def offsets(records) -> Counter[int]:
+    """How often each replay-log offset (from the SSE id header) reached Kafka."""
+    return Counter(json.loads(dict(m.headers())[Header.SSE_ID])[0]["offset"] for m in records)
+
+
+def wait_connected(pipeline: Pipeline, replay: ReplayServer) -> None:
+    wait_for(lambda: replay.connections, 30, lambda: f"the producer to connect\n{pipeline.logs()}")
+
+
+def wait_until_published(pipeline: Pipeline, count: int, timeout: float = 60):
+    return wait_for(
+        lambda: (
+            len(recs := event_records(pipeline.services.kafka, pipeline.names.topic)) >= count
+            and recs
+        ),
+        timeout,
+        lambda: f"{count} events in Kafka\n{pipeline.logs()}",
+        interval=1.0,
+    )
+
+
+def test_every_event_reaches_kafka_raw_keyed_by_wiki_and_stamped_with_meta_dt(pipeline, replay):
+    producer = pipeline.producer()
+    wait_connected(pipeline, replay)
+    replay.extend(RECORDED)
+    records = wait_until_published(pipeline, len(RECORDED))
+    assert producer.stop() == 0
+
+    by_offset = {json.loads(dict(m.headers())[Header.SSE_ID])[0]["offset"]: m for m in records}
+    assert sorted(by_offset) == list(range(len(RECORDED)))
+    for offset, payload in enumerate(RECORDED):
+        record, event = by_offset[offset], json.loads(payload)
+        assert record.value() == payload  # raw, byte for byte
+        assert record.key().decode() == event["server_name"]
+        dt = datetime.fromisoformat(event["meta"]["dt"])
+        assert record.timestamp()[1] == int(dt.timestamp() * 1000)
+        assert dict(record.headers())[Header.EVENT_ID] == event["meta"]["id"].encode()
+    (connection,) = replay.connections
+    assert connection.user_agent.startswith("WikiPulse/") and connection.status == 200
+
+
+def test_heartbeats_reach_every_partition_while_the_stream_is_quiet(pipeline, replay):
+    pipeline.producer()
+    wait_connected(pipeline, replay)
+    replay.extend(RECORDED[:5])  # the clock starts with the first event
+    beats = wait_for(
+        lambda: (
+            len(
+                p := {
+                    m.partition()
+                    for m in read_topic(pipeline.services.kafka, pipeline.names.topic)
+                    if m.key() == HEARTBEAT_KEY.encode()
+                }
+            )
+            == 6
+            and p
+        ),
+        30,
+        "heartbeats on all 6 partitions",
+    )
+    assert beats == set(range(6))
+
+
+def test_disconnects_and_truncated_frames_lose_and_repeat_nothing(pipeline, replay):
+    replay.plan = [Fault("disconnect", after=100), Fault("truncate", after=60)]
+    pipeline.producer()
+    wait_connected(pipeline, replay)
+    replay.extend(RECORDED)
+    records = wait_until_published(pipeline, len(RECORDED))
+    assert offsets(records) == Counter(range(len(RECORDED)))  # each exactly once
+    resumed = [c.last_event_id for c in replay.connections[1:3]]
+    assert [json.loads(r)[0]["offset"] for r in resumed] == [99, 159]
+
+
+def test_a_stalled_connection_is_detected_and_resumed(pipeline, replay):
+    replay.plan = [Fault("stall", after=50, seconds=30)]
+    pipeline.overrides["READ_TIMEOUT_SECONDS"] = "2"
+    pipeline.producer()
+    wait_connected(pipeline, replay)
+    replay.extend(RECORDED)
+    records = wait_until_published(pipeline, len(RECORDED), timeout=30)
+    assert offsets(records) == Counter(range(len(RECORDED)))
+    assert len(replay.connections) == 2
+
+
+def test_http_503_with_retry_after_is_honoured(pipeline, replay):
+    replay.plan = [Fault("status", code=503, retry_after=3)]
+    pipeline.producer()
+    wait_for(lambda: len(replay.connections) >= 2, 30, "a second connection")
+    first, second = replay.connections[:2]
+    assert first.status == 503 and second.status == 200
+    assert second.at - first.at >= 3.0
+
+
+def test_malformed_payloads_reach_kafka_raw_and_nothing_crashes(pipeline, replay):
+    producer = pipeline.producer()
+    wait_connected(pipeline, replay)
+    bad = [b"{not json", b"\xff\xfe\xfd", b"[" * 5000, b'{"server_name": 7}', b"x" * 2_000_000]
+    replay.extend([RECORDED[0], *bad, RECORDED[1]])
+    records = wait_until_published(pipeline, 7)
+    assert producer.alive
+    kinds = Counter(dict(m.headers())[Header.KIND] for m in records)
+    assert kinds == {Kind.EVENT: 2, Kind.INVALID: 5}
+    values = {m.value() for m in records}
+    assert set(bad[:4]) <= values  # raw, as received
+    oversized = [m for m in records if b"exceeds" in dict(m.headers()).get(Header.REASON, b"")]
+    assert len(oversized) == 1 and oversized[0].value() in (b"", None)
+
+
+def test_a_killed_producer_resumes_from_kafka_repeating_at_most_in_flight_events(pipeline, replay):
+    producer = pipeline.producer(MAX_IN_FLIGHT="50")
+    wait_connected(pipeline, replay)
+    stop = threading.Event()
+    player = threading.Thread(
+        target=replay.play, args=(RECORDED * 4, 400.0, True), kwargs={"loop": False, "stop": stop}
+    )
+    player.start()
+    wait_until_published(pipeline, 300)
+    producer.kill()
+    pipeline.producer(MAX_IN_FLIGHT="50")
+    player.join()
+    total = len(replay.log)
+    records = wait_until_published(pipeline, total, timeout=60)
+    seen = offsets(records)
+    assert set(seen) == set(range(total))  # no gap
+    assert sum(n - 1 for n in seen.values()) <= 50  # repeats bounded by in-flight
+    assert replay.connections[-1].last_event_id is not None
+
+
+def test_kafka_outage_pauses_reading_and_loses_nothing(names, tmp_path):
+    with tempfile.TemporaryDirectory(prefix="wp-outage-") as directory:
+        own = LocalServers(Path(directory))
+        own.start("kafka")
+        try:
+            services = Services(
+                f"127.0.0.1:{own.kafka_port}", "redis://unused:1/0", "local", "local", own
+            )
+            with ReplayServer() as replay:
+                pipe = Pipeline(services, names, tmp_path, sse_url=replay.url)
+                producer = pipe.producer(MAX_IN_FLIGHT="100")
+                try:
+                    wait_connected(pipe, replay)
+                    replay.extend(RECORDED[:100])
+                    wait_until_published(pipe, 100)
+                    rss_before = rss_kib(producer.process.pid)
+                    own.stop("kafka")
+                    replay.extend(RECORDED[100:] * 10)  # ~2,800 events while Kafka is down
+                    threading.Event().wait(5)
+                    assert producer.alive
+                    rss_during = rss_kib(producer.process.pid)
+                    own.start("kafka")
+                    total = len(replay.log)
+                    records = wait_until_published(pipe, total, timeout=120)
+                    assert set(offsets(records)) == set(range(total))
+                    assert rss_during - rss_before < 50_000, (rss_before, rss_during)
+                finally:
+                    pipe.stop_all()
+        finally:
+            own.stop()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")

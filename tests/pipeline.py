@@ -1,0 +1,244 @@
+"""Running the real services as processes, and an independent ground truth to check them.
+
+The end-to-end tests start ``python -m producer`` and ``python -m processor`` exactly as
+a user would, against the session's real Kafka and Redis, fed by the replay server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.conftest import Names
+from tests.services import Services
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Service:
+    """One service process; its output goes to ``log``."""
+
+    module: str
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Service:
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=self.env,
+            cwd=ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        handle.close()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no commit, no goodbye."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            raise AssertionError(f"{self.module} ignored SIGTERM for {timeout} s") from None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class Pipeline:
+    """Environment shared by the services of one test, and the services it started."""
+
+    services: Services
+    names: Names
+    workdir: Path
+    sse_url: str = ""
+    overrides: dict[str, str] = field(default_factory=dict)
+    started: list[Service] = field(default_factory=list)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "KAFKA_BROKER_ADDRESS": self.services.kafka,
+            "RAW_TOPIC": self.names.topic,
+            "RAW_TOPIC_PARTITIONS": "6",
+            "REDIS_URL": self.services.redis_url,
+            "REDIS_KEY_PREFIX": self.names.prefix,
+            "CONSUMER_GROUP": self.names.group,
+            "SSE_URL": self.sse_url,
+            "WINDOW_SECONDS": "3",
+            "GRACE_SECONDS": "1",
+            "HEARTBEAT_SECONDS": "0.5",
+            "COMMIT_INTERVAL_SECONDS": "0.5",
+            "READ_TIMEOUT_SECONDS": "5",
+            "BACKOFF_INITIAL_SECONDS": "0.2",
+            "BACKOFF_MAX_SECONDS": "2",
+            "LOG_LEVEL": "INFO",
+        }
+        env.update(self.overrides)
+        env.update(extra)
+        return env
+
+    def producer(self, **extra: str) -> Service:
+        return self._start("producer", "producer", extra)
+
+    def processor(self, replica: int = 0, **extra: str) -> Service:
+        extra.setdefault("STATE_DIR", str(self.workdir / f"state-{replica}"))
+        return self._start("processor", f"processor-{replica}", extra)
+
+    def _start(self, module: str, name: str, extra: dict[str, str]) -> Service:
+        service = Service(module, self.env(**extra), self.workdir / f"{name}.log").start()
+        self.started.append(service)
+        return service
+
+    def stop_all(self) -> None:
+        for service in self.started:
+            if service.alive:
+                service.process.kill() if service.process else None
+                if service.process:
+                    service.process.wait(10)
+
+    @property
+    def window_ms(self) -> int:
+        return int(self.env()["WINDOW_SECONDS"]) * 1000
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {s.log.name}\n{s.output()[-4000:]}" for s in self.started)
+
+
+# ---------------------------------------------------------------- ground truth
+
+
+def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
+    """Expected counts per window, computed independently of the code under test.
+
+    The rules of the README, written again with the standard library: a JSON object,
+    not a canary, with a non-empty server name without control characters, at
+    ``meta.dt`` (else ``timestamp`` seconds), counted once per ``meta.id``.
+    """
+    windows: dict[int, Counter[str]] = {}
+    seen: set[str] = set()
+    for raw in payloads:
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            continue
+        if not isinstance(obj, dict):
+            continue
+        meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+        if meta.get("domain") == "canary":
+            continue
+        name = obj.get("server_name")
+        if not isinstance(name, str) or not name or len(name) > 253:
+            continue
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+            continue
+        if isinstance(meta.get("dt"), str):
+            dt = datetime.fromisoformat(meta["dt"])
+            dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+            ms = int(dt.timestamp() * 1000)
+        elif isinstance(obj.get("timestamp"), int):
+            ms = obj["timestamp"] * 1000
+        else:
+            continue
+        identity = meta.get("id") if isinstance(meta.get("id"), str) and meta.get("id") else None
+        identity = identity or "sha1:" + hashlib.sha1(raw).hexdigest()
+        if identity in seen:
+            continue
+        seen.add(identity)
+        windows.setdefault(ms - ms % window_ms, Counter())[name] += 1
+    return windows
+
+
+# ---------------------------------------------------------------- reading results
+
+
+def indexed_windows(client: redis.Redis, prefix: str) -> list[int]:
+    return [int(s) for s in client.zrange(f"{prefix}windows", 0, -1)]
+
+
+def window_counts(client: redis.Redis, prefix: str, start: int) -> Counter[str]:
+    board = client.zrange(f"{prefix}window:{start}", 0, -1, withscores=True)
+    return Counter({member.decode(): int(score) for member, score in board})
+
+
+def wait_for(
+    condition: Callable[[], Any],
+    timeout: float,
+    what: str | Callable[[], str],
+    interval: float = 0.25,
+) -> Any:
+    """Poll ``condition`` until truthy; ``what`` (or what it returns) explains a time-out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout} s waiting for {what if isinstance(what, str) else what()}"
+    )
+
+
+def read_topic(kafka: str, topic: str, timeout: float = 10) -> list[Any]:
+    """Every record of ``topic`` (committed ones only), across its partitions."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka,
+            "group.id": f"reader-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        partitions = list(metadata.topics[topic].partitions) if topic in metadata.topics else []
+        if not partitions:
+            return []
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        records, done = [], set()
+        deadline = time.monotonic() + timeout
+        while len(done) < len(partitions) and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                continue
+            if msg.error():
+                done.add(msg.partition())
+                continue
+            records.append(msg)
+        return records
+    finally:
+        consumer.close()

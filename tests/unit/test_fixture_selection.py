@@ -1,0 +1,21 @@
+"""Integration tests get their servers in the documented order: env, docker, local."""
+
+from tests.services import choose_source, provide
+
+
+def test_a_configured_server_wins_and_docker_is_not_even_asked():
+    asked = []
+    assert choose_source("kafka:9092", lambda: asked.append(1) or True) == "env"
+    assert asked == []
+
+
+def test_docker_is_used_when_it_answers_and_local_servers_otherwise():
+    assert choose_source(None, lambda: True) == "docker"
+    assert choose_source("", lambda: False) == "local"
+
+
+def test_provide_passes_configured_servers_through_without_starting_anything():
+    env = {"KAFKA_BROKER_ADDRESS": "broker:1234", "REDIS_URL": "redis://cache:1/0"}
+    with provide(env) as found:
+        assert (found.kafka, found.redis_url) == ("broker:1234", "redis://cache:1/0")
+        assert (found.kafka_source, found.redis_source, found.local) == ("env", "env", None)
