@@ -157,7 +157,7 @@ def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
             continue
         if not isinstance(obj, dict):
             continue
-        meta = obj.get("meta") if isinstance(obj.get("meta"), dict) else {}
+        meta: dict[str, Any] = obj["meta"] if isinstance(obj.get("meta"), dict) else {}
         if meta.get("domain") == "canary":
             continue
         name = obj.get("server_name")
@@ -186,11 +186,14 @@ def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
 
 
 def indexed_windows(client: redis.Redis, prefix: str) -> list[int]:
-    return [int(s) for s in client.zrange(f"{prefix}windows", 0, -1)]
+    members: list[bytes] = client.zrange(f"{prefix}windows", 0, -1)  # type: ignore[assignment]
+    return [int(s) for s in members]
 
 
 def window_counts(client: redis.Redis, prefix: str, start: int) -> Counter[str]:
-    board = client.zrange(f"{prefix}window:{start}", 0, -1, withscores=True)
+    board: list[tuple[bytes, float]] = client.zrange(  # type: ignore[assignment]
+        f"{prefix}window:{start}", 0, -1, withscores=True
+    )
     return Counter({member.decode(): int(score) for member, score in board})
 
 
@@ -229,7 +232,8 @@ def read_topic(kafka: str, topic: str, timeout: float = 10) -> list[Any]:
         if not partitions:
             return []
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        records, done = [], set()
+        records: list[Any] = []
+        done: set[int] = set()
         deadline = time.monotonic() + timeout
         while len(done) < len(partitions) and time.monotonic() < deadline:
             msg = consumer.poll(1.0)

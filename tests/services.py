@@ -43,7 +43,7 @@ def choose_source(env_value: str | None, docker_answers: Callable[[], bool]) -> 
 
 def docker_answers() -> bool:
     try:
-        import docker
+        import docker  # type: ignore[import-untyped]
 
         client = docker.from_env(timeout=3)
         return bool(client.ping())
