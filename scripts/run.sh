@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make run` / `make run-replay`: the producer and the processor against the local
+# services (`make services` has started them). Ctrl-C stops both gracefully.
+#
+# REPLAY=1 feeds the bundled recording through the local replay server instead of the
+# live Wikimedia stream (for machines without internet). Every service setting can be
+# overridden from the environment (see the README), e.g. WINDOW_SECONDS=10 make run.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+PY="${PYTHON:-$root/.venv/bin/python}"
+
+export KAFKA_BROKER_ADDRESS="${KAFKA_BROKER_ADDRESS:-127.0.0.1:${KAFKA_PORT:-9092}}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}"
+export STATE_DIR="${STATE_DIR:-$root/.cache/state}"
+prefix="${REDIS_KEY_PREFIX:-wikipulse:}"
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo "run: stopping ${pids[*]}"
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+start() {  # name, command...: run it with its output prefixed by its name
+  local name="$1"; shift
+  "$@" > >(sed -u "s/^/[$name] /") 2>&1 &
+  pids+=($!)
+}
+
+if [ "${REPLAY:-0}" = 1 ]; then
+  port="${REPLAY_PORT:-8081}"
+  start replay "$PY" -m wikipulse.replay --file tests/data/recentchange-2026-06-20.sse \
+    --port "$port" --rate "${REPLAY_RATE:-50}" --restamp --loop
+  export SSE_URL="http://127.0.0.1:$port/v2/stream/recentchange"
+fi
+
+start processor "$PY" -m processor
+start producer "$PY" -m producer
+cat <<MSG
+run: producer and processor started (Ctrl-C stops them). Results, once the first window closes:
+  redis-cli -p ${REDIS_PORT:-6379} ZRANGE ${prefix}windows -5 -1              # newest complete windows
+  redis-cli -p ${REDIS_PORT:-6379} ZRANGE ${prefix}window:<start> 0 -1 REV WITHSCORES
+MSG
+wait -n "${pids[@]}"
+echo "run: a service exited; stopping the others" >&2
+exit 1

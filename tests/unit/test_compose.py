@@ -1,0 +1,154 @@
+"""docker-compose.yml and the Dockerfile keep their promises (no Docker engine needed)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from processor.settings import ProcessorSettings
+from producer.settings import ProducerSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+#: read by wikipulse.observability in every service, outside the settings classes
+SHARED_ENV = {"LOG_LEVEL"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return YAML(typ="safe").load(COMPOSE.read_text())
+
+
+def env_of(service: dict) -> dict[str, str]:
+    return {k: str(v) for k, v in (service.get("environment") or {}).items()}
+
+
+def test_the_file_is_valid_against_the_compose_specification():
+    checker = Path(sys.executable).with_name("check-jsonschema")
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kafka_and_redis_are_pinned_official_images_with_healthchecks(compose):
+    kafka, redis = compose["services"]["kafka"], compose["services"]["redis"]
+    assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+", kafka["image"])
+    assert re.fullmatch(r"redis:\d+\.\d+[\w.-]*", redis["image"])
+    for service in (kafka, redis):
+        assert service["healthcheck"]["test"]
+        assert service["volumes"]
+    assert "--appendonly" in redis["command"]
+
+
+def test_kafka_runs_kraft_with_consistent_listeners_and_single_replica_internals(compose):
+    env = env_of(compose["services"]["kafka"])
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    names = lambda spec: {part.split("://")[0] for part in spec.split(",")}  # noqa: E731
+    listeners, advertised = names(env["KAFKA_LISTENERS"]), names(env["KAFKA_ADVERTISED_LISTENERS"])
+    protocols = {p.split(":")[0] for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")}
+    assert advertised <= listeners <= protocols
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] in listeners - advertised
+    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] in advertised
+    internal = next(
+        a.split("://")[1]
+        for a in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        if a.startswith(env["KAFKA_INTER_BROKER_LISTENER_NAME"])
+    )
+    for name in ("producer", "processor"):
+        assert env_of(compose["services"][name])["KAFKA_BROKER_ADDRESS"] == internal
+    for key in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    ):
+        assert env[key] == "1"
+    host_port = compose["services"]["kafka"]["ports"][0].split(":")[-1]
+    assert any(a.endswith(f":{host_port}") for a in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+
+
+def test_services_start_only_when_what_they_need_is_healthy(compose):
+    services = compose["services"]
+    for name, needs in (("producer", {"kafka"}), ("processor", {"kafka", "redis"})):
+        depends = services[name]["depends_on"]
+        required = {k for k, v in depends.items() if v.get("required", True)}
+        assert required == needs
+        assert all(v["condition"] == "service_healthy" for v in depends.values())
+        assert services[name]["restart"] == "unless-stopped"
+        assert services[name]["stop_grace_period"]
+
+
+def test_the_processor_scales(compose):
+    processor = compose["services"]["processor"]
+    assert "container_name" not in processor and "ports" not in processor
+    partitions = int(env_of(processor)["RAW_TOPIC_PARTITIONS"])
+    assert partitions >= 3  # --scale processor=3 gives every replica work
+    assert env_of(compose["services"]["producer"])["RAW_TOPIC_PARTITIONS"] == str(partitions)
+
+
+@pytest.mark.parametrize(
+    ("service", "settings"), [("producer", ProducerSettings), ("processor", ProcessorSettings)]
+)
+def test_every_variable_set_is_one_the_service_reads(compose, service, settings):
+    known = {name.upper() for name in settings.model_fields} | SHARED_ENV
+    env = env_of(compose["services"][service])
+    assert set(env) <= known, set(env) - known
+    required = {n.upper() for n, f in settings.model_fields.items() if f.is_required()}
+    assert required <= set(env)
+    assert settings(**{k.lower(): v for k, v in env.items() if k not in SHARED_ENV})
+
+
+def test_the_replay_profile_feeds_the_producer_offline(compose):
+    replay = compose["services"]["replay"]
+    assert replay["profiles"] == ["replay"]
+    assert "--restamp" in replay["command"] and "--loop" in replay["command"]
+    data = replay["command"][replay["command"].index("--file") + 1]
+    assert data.startswith("/app/data/") and "COPY tests/data/" + Path(data).name in (
+        DOCKERFILE.read_text()
+    )
+    assert "http://replay:8080/" in " ".join(compose["services"]["producer"]["command"])
+    assert compose["services"]["producer"]["depends_on"]["replay"]["required"] is False
+
+
+def test_compose_commands_are_console_scripts_of_the_package(compose):
+    scripts = set(
+        re.findall(r'^(wikipulse-[\w-]+) = "', (ROOT / "pyproject.toml").read_text(), re.M)
+    )
+    used = set()
+    for service in compose["services"].values():
+        command = service.get("command")
+        if command and "build" in service:
+            used |= set(re.findall(r"wikipulse-[\w-]+", " ".join(command)))
+    assert used and used <= scripts
+
+
+@pytest.mark.integration
+def test_the_dockerfile_install_steps_give_working_entry_points(tmp_path):
+    """Run the image's pip steps (same lock file) into a fresh venv, then the commands."""
+    steps = re.findall(r"^RUN (pip install .*)$", DOCKERFILE.read_text(), re.M)
+    assert steps == ["pip install -r requirements.lock", "pip install --no-deps ."]
+    target = tmp_path / "venv"
+    venv.create(target, with_pip=True)
+    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "-q"]
+    for step in steps:
+        args = step.split()[2:]
+        subprocess.run([*pip, *args], cwd=ROOT, check=True, timeout=900)
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
+    for script in ("wikipulse-producer", "wikipulse-processor", "wikipulse-replay"):
+        assert (target / "bin" / script).exists(), script
+    result = subprocess.run(
+        [str(target / "bin" / "wikipulse-replay"), "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "--restamp" in result.stdout
+    imports = "import producer.__main__, processor.__main__, processor.app, producer.stream"
+    subprocess.run([str(target / "bin" / "python"), "-c", imports], cwd=tmp_path, check=True)
