@@ -114,7 +114,7 @@ EOF
   if [ ! -f "$dir/data/meta.properties" ]; then
     local cluster_id
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-    java -cp "$cp" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
+    java -cp "$cp" kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$dir/server.properties" \
       >"$dir/logs/format.log" 2>&1 || { cat "$dir/logs/format.log" >&2; die "formatting Kafka storage failed"; }
   fi
   local log4j="$here/log4j2.properties"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
@@ -23,11 +24,12 @@ SHARED_ENV = {"LOG_LEVEL"}
 
 
 @pytest.fixture(scope="module")
-def compose() -> dict:
-    return YAML(typ="safe").load(COMPOSE.read_text())
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = YAML(typ="safe").load(COMPOSE.read_text())
+    return loaded
 
 
-def env_of(service: dict) -> dict[str, str]:
+def env_of(service: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in (service.get("environment") or {}).items()}
 
 
