@@ -100,6 +100,9 @@ class Publisher:
         else:
             log.info("no events in %s yet: starting from the live stream", self.topic)
         self.clock = EventClock()
+        # Delivery reports run in whichever thread polls: the reader, or the heartbeat
+        # thread while the stream is quiet (so acks and the resume point stay current).
+        self._flight_lock = threading.RLock()
         self._producer = Producer(
             {
                 **settings.client_config(),
@@ -134,8 +137,9 @@ class Publisher:
         key, time_ms, headers = self._describe(event, received_ms)
         while len(self.in_flight) >= self.settings.max_in_flight:
             self._wait_for_kafka()
-        acked = self.in_flight.acked_point
-        seq = self.in_flight.sent(event.id)
+        with self._flight_lock:
+            acked = self.in_flight.acked_point
+            seq = self.in_flight.sent(event.id)
         headers += [
             (Header.SEQ, str(seq).encode()),
             (Header.ACKED_SEQ, str(acked.seq).encode()),
@@ -184,11 +188,14 @@ class Publisher:
 
     def _on_delivery(self, seq: int) -> Callable[[KafkaError | None, Message], None]:
         def delivered(err: KafkaError | None, _msg: Message) -> None:
+            with self._flight_lock:
+                if err is None:
+                    self.in_flight.acked(seq)
+                else:
+                    self.in_flight.failed_delivery(seq)
             if err is None:
-                self.in_flight.acked(seq)
                 metrics.PUBLISHED.inc()
             else:
-                self.in_flight.failed_delivery(seq)
                 metrics.DELIVERY_FAILURES.inc()
                 log.error("kafka did not take event seq %d: %s", seq, err)
 
@@ -221,7 +228,8 @@ class Publisher:
         while len(self.in_flight) and not self.in_flight.failed and not self._stop.is_set():
             self._producer.flush(1.0)
         if self.in_flight.failed:
-            point = self.in_flight.rewind()
+            with self._flight_lock:
+                point = self.in_flight.rewind()
             log.warning("re-reading the stream after SSE id %s (seq %d)", point.sse_id, point.seq)
         return self.resume_id()
 
@@ -237,6 +245,7 @@ class Publisher:
         interval = self.settings.heartbeat_seconds
         last_ts = 0
         while not self._stop.wait(interval):
+            self._producer.poll(0)
             now_ms = self.clock.now_ms()
             if now_ms is None:
                 continue

@@ -1,10 +1,15 @@
 """The servers under every integration test are real: Kafka round-trips, Redis sorted sets."""
 
+import os
+import socket
+import subprocess
 import uuid
+from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from tests.services import LOCAL_SH, LocalServers
 from wikipulse.kafka import KafkaSettings, ensure_topic
 
 
@@ -47,3 +52,53 @@ def test_redis_answers_and_keeps_a_sorted_set_leaderboard(redis_client, names):
         (b"en.wikipedia.org", 12.0),
         (b"de.wikipedia.org", 5.0),
     ]
+
+
+def test_services_up_then_down_leaves_no_process_and_no_port(tmp_path):
+    servers = LocalServers(tmp_path / "svc")
+    servers.start()
+    pids = [
+        int((tmp_path / "svc" / name).read_text())
+        for name in ("kafka/kafka.pid", "redis/redis.pid")
+    ]
+    assert all(_alive(pid) for pid in pids)
+    servers.stop()
+    assert not any(_alive(pid) for pid in pids)
+    for port in (servers.kafka_port, servers.controller_port, servers.redis_port):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+
+
+def test_bad_setup_gets_one_clear_line_naming_the_missing_piece(tmp_path):
+    servers = LocalServers(tmp_path / "svc")
+    bin_without_java = tmp_path / "bin"
+    bin_without_java.mkdir()
+    for tool in Path("/usr/bin").iterdir():
+        if tool.name != "java":
+            (bin_without_java / tool.name).symlink_to(tool)
+    no_java = {**servers.env, "PATH": str(bin_without_java)}
+    result = subprocess.run(
+        ["/bin/bash", str(LOCAL_SH), "up"], env=no_java, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "services: Java 17+ is required for Kafka: install a JDK"
+        " (e.g. apt-get install -y openjdk-17-jre-headless)"
+    ]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", servers.kafka_port))
+        taken.listen()
+        result = subprocess.run(
+            ["bash", str(LOCAL_SH), "up"], env=servers.env, capture_output=True, text=True
+        )
+    assert result.returncode != 0
+    assert f"port {servers.kafka_port} is taken" in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie is gone

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from tests.conftest import DATA
@@ -164,3 +165,53 @@ def test_three_replicas_and_a_sigkill_index_only_exact_windows(pipeline, replay,
     assert set(expected) <= set(first_seen)
     for window, counts in first_seen.items():
         assert counts == expected.get(window), f"window {window} was indexed incomplete"
+
+
+def test_a_redis_outage_pauses_the_processor_and_loses_nothing(services, names, replay, tmp_path):
+    import dataclasses
+    import subprocess
+
+    import redis
+
+    from tests.services import free_port
+
+    port, data = free_port(), tmp_path / "redis"
+    data.mkdir()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data)]
+    command += ["--appendonly", "yes", "--save", ""]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    own = dataclasses.replace(services, redis_url=f"redis://127.0.0.1:{port}/0")
+    client = redis.Redis(port=port)
+    wait_for(lambda: _pings(client), 10, "the private redis")
+    pipeline = Pipeline(own, names, tmp_path, sse_url=replay.url)
+    try:
+        pipeline.producer()
+        wait_for(lambda: replay.connections, 30, "the producer to connect")
+        processor = pipeline.processor(METRICS_PORT=str(free_port()))
+        rate, start = 100.0, time.time()
+        player = play_async(replay, live_stream(1500, rate, start), rate)
+        time.sleep(5)
+        server.terminate()
+        server.wait(10)
+        time.sleep(8)  # windows close meanwhile; the sink must hold them back
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        player.join()
+        expected = truth(replay.log, pipeline.window_ms)
+        assert_index_matches_truth(pipeline, client, expected)
+        assert processor.alive
+        assert "redis unavailable" in processor.output()
+        port_metrics = processor.env["METRICS_PORT"]
+        body = httpx.get(f"http://127.0.0.1:{port_metrics}/metrics").text
+        assert "wikipulse_processor_redis_backpressure_total" in body
+        assert 'wikipulse_processor_records_total{verdict="event"}' in body
+    finally:
+        pipeline.stop_all()
+        server.terminate()
+        server.wait(10)
+
+
+def _pings(client) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False

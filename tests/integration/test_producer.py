@@ -10,11 +10,12 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import DATA
 from tests.pipeline import Pipeline, read_topic, wait_for
-from tests.services import LocalServers, Services
+from tests.services import LocalServers, Services, free_port
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 from wikipulse.replay import Fault, ReplayServer, load_events
 
@@ -64,11 +65,22 @@ def wait_until_published(pipeline: Pipeline, count: int, timeout: float = 60):
 
 
 def test_every_event_reaches_kafka_raw_keyed_by_wiki_and_stamped_with_meta_dt(pipeline, replay):
-    producer = pipeline.producer()
+    metrics_port = free_port()
+    producer = pipeline.producer(METRICS_PORT=str(metrics_port))
     wait_connected(pipeline, replay)
     replay.extend(RECORDED)
     records = wait_until_published(pipeline, len(RECORDED))
-    assert producer.stop() == 0
+    published = f"wikipulse_producer_events_published_total {len(RECORDED)}.0"
+    metrics = wait_for(
+        lambda: (
+            published in (text := httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text)
+            and text
+        ),
+        10,
+        "acknowledgements counted while the stream is quiet",
+    )
+    assert 'wikipulse_producer_events_received_total{kind="event"}' in metrics
+    assert producer.stop() == 0  # SIGTERM: flush, then exit 0
 
     by_offset = {json.loads(dict(m.headers())[Header.SSE_ID])[0]["offset"]: m for m in records}
     assert sorted(by_offset) == list(range(len(RECORDED)))
