@@ -13,6 +13,7 @@ COPY pyproject.toml README.md ./
 COPY producer ./producer
 COPY processor ./processor
 COPY wikipulse ./wikipulse
+COPY dashboard ./dashboard
 RUN pip install --no-deps .
 
 FROM python:3.11.10-slim-bookworm

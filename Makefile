@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
         test test-unit lint format lock bench clean
 
 help:
-	@echo "make run          services + producer + processor (live Wikimedia stream)"
+	@echo "make run          services + producer + processor + dashboard (live Wikimedia stream)"
 	@echo "make run-replay   the same, fed by the bundled recording (offline)"
 	@echo "make test         every test, against real Kafka and Redis"
 	@echo "make lint         ruff + mypy"
@@ -44,6 +44,7 @@ run-replay: services
 
 test: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps
+	@scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)

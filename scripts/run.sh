@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run` / `make run-replay`: the producer and the processor against the local
-# services (`make services` has started them). Ctrl-C stops both gracefully.
+# `make run` / `make run-replay`: the producer, the processor and the dashboard against the local
+# services (`make services` has started them). Ctrl-C stops them gracefully.
 #
 # REPLAY=1 feeds the bundled recording through the local replay server instead of the
 # live Wikimedia stream (for machines without internet). Every service setting can be
@@ -39,8 +39,11 @@ fi
 
 start processor "$PY" -m processor
 start producer "$PY" -m producer
+start dashboard "$PY" -m dashboard
 cat <<MSG
-run: producer and processor started (Ctrl-C stops them). Results, once the first window closes:
+run: producer, processor and dashboard started (Ctrl-C stops them). Once the first window closes:
+  http://127.0.0.1:${DASHBOARD_PORT:-8000}                                  # the live dashboard
+  .venv/bin/wikipulse top                                                   # leaderboard in the terminal
   redis-cli -p ${REDIS_PORT:-6379} ZRANGE ${prefix}windows -5 -1              # newest complete windows
   redis-cli -p ${REDIS_PORT:-6379} ZRANGE ${prefix}window:<start> 0 -1 REV WITHSCORES
 MSG

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from dashboard.settings import DashboardSettings
 from processor.settings import ProcessorSettings
 from producer.settings import ProducerSettings
 
@@ -81,7 +82,8 @@ def test_kafka_runs_kraft_with_consistent_listeners_and_single_replica_internals
 
 def test_services_start_only_when_what_they_need_is_healthy(compose):
     services = compose["services"]
-    for name, needs in (("producer", {"kafka"}), ("processor", {"kafka", "redis"})):
+    needs_of = {"producer": {"kafka"}, "processor": {"kafka", "redis"}, "dashboard": {"redis"}}
+    for name, needs in needs_of.items():
         depends = services[name]["depends_on"]
         required = {k for k, v in depends.items() if v.get("required", True)}
         assert required == needs
@@ -99,7 +101,12 @@ def test_the_processor_scales(compose):
 
 
 @pytest.mark.parametrize(
-    ("service", "settings"), [("producer", ProducerSettings), ("processor", ProcessorSettings)]
+    ("service", "settings"),
+    [
+        ("producer", ProducerSettings),
+        ("processor", ProcessorSettings),
+        ("dashboard", DashboardSettings),
+    ],
 )
 def test_every_variable_set_is_one_the_service_reads(compose, service, settings):
     known = {name.upper() for name in settings.model_fields} | SHARED_ENV
@@ -136,21 +143,36 @@ def test_compose_commands_are_console_scripts_of_the_package(compose):
 
 @pytest.mark.integration
 def test_the_dockerfile_install_steps_give_working_entry_points(tmp_path):
-    """Run the image's pip steps (same lock file) into a fresh venv, then the commands."""
-    steps = re.findall(r"^RUN (pip install .*)$", DOCKERFILE.read_text(), re.M)
+    """Replay the build stage: only what it COPYs, then its pip steps, then the commands."""
+    build_stage = DOCKERFILE.read_text().split("\nFROM ")[1]  # [0] is the header comment
+    context = tmp_path / "src"
+    context.mkdir()
+    for sources in re.findall(r"^COPY (.+) \S+$", build_stage, re.M):
+        for source in sources.split():
+            origin = ROOT / source
+            copy = shutil.copytree if origin.is_dir() else shutil.copy
+            copy(origin, context / source)
+    steps = re.findall(r"^RUN (pip install .*)$", build_stage, re.M)
     assert steps == ["pip install -r requirements.lock", "pip install --no-deps ."]
     target = tmp_path / "venv"
     venv.create(target, with_pip=True)
     pip = [str(target / "bin" / "python"), "-m", "pip", "install", "-q"]
     for step in steps:
-        args = step.split()[2:]
-        subprocess.run([*pip, *args], cwd=ROOT, check=True, timeout=900)
-    shutil.rmtree(ROOT / "build", ignore_errors=True)
-    for script in ("wikipulse-producer", "wikipulse-processor", "wikipulse-replay"):
+        subprocess.run([*pip, *step.split()[2:]], cwd=context, check=True, timeout=900)
+    scripts = ("wikipulse-producer", "wikipulse-processor", "wikipulse-replay")
+    for script in (*scripts, "wikipulse-dashboard", "wikipulse"):
         assert (target / "bin" / script).exists(), script
     result = subprocess.run(
         [str(target / "bin" / "wikipulse-replay"), "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "--restamp" in result.stdout
-    imports = "import producer.__main__, processor.__main__, processor.app, producer.stream"
+    imports = "import producer.__main__, processor.__main__, dashboard.__main__, dashboard.cli"
+    imports += "; import dashboard.app as a; assert (a.STATIC / 'app.js').exists()"
     subprocess.run([str(target / "bin" / "python"), "-c", imports], cwd=tmp_path, check=True)
+
+
+def test_the_dashboard_is_published_on_port_8000_and_checked_by_healthz(compose):
+    dashboard = compose["services"]["dashboard"]
+    assert dashboard["ports"] == ["8000:8000"]
+    assert env_of(dashboard)["DASHBOARD_HOST"] == "0.0.0.0"
+    assert "/healthz" in " ".join(dashboard["healthcheck"]["test"])

@@ -1,0 +1,187 @@
+"""The dashboard: one page, a JSON API with an OpenAPI description, live updates by SSE.
+
+Read-only: every route is a GET and nothing writes to Redis. Everything that came from
+the stream (server names) is untrusted: the page renders it with ``textContent`` only,
+and a Content-Security-Policy forbids inline scripts, so a name like ``<script>`` stays
+text. The front end is plain files under ``static/`` (no CDN, no build step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+import redis.asyncio as redis
+from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from dashboard.settings import DashboardSettings
+from dashboard.store import WindowStore
+from processor.keys import KeyLayout
+from wikipulse import __version__
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+KEEPALIVE_SECONDS = 15.0
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+class Window(BaseModel):
+    start: int
+    end: int
+    total: int
+    wikis: int
+
+
+class Entry(BaseModel):
+    server_name: str
+    count: int
+
+
+class WindowDetail(Window):
+    leaderboard: list[Entry]
+
+
+class Point(BaseModel):
+    start: int
+    count: int
+
+
+class WikiHistory(BaseModel):
+    server_name: str
+    history: list[Point]
+
+
+class PipelineHealth(BaseModel):
+    newest_window: int | None
+    newest_window_age_seconds: float | None
+    events_per_second: float | None
+    windows_indexed: int
+    window_seconds: int
+
+
+def create_app(settings: DashboardSettings | None = None) -> FastAPI:
+    settings = settings or DashboardSettings()
+    keys = KeyLayout(settings.redis_key_prefix)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    store = WindowStore(client, keys, settings.window_seconds * 1000)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    app = FastAPI(
+        title="WikiPulse",
+        version=__version__,
+        description="Complete 30-second windows of Wikimedia changes per wiki, from Redis.",
+        docs_url=None,  # Swagger UI would load from a CDN; the spec is at /openapi.json
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/windows", response_model=list[Window])
+    async def windows(limit: Annotated[int, Query(ge=1, le=2000)] = 120) -> list[Window]:
+        """The newest complete windows, newest first, with their totals."""
+        return [Window(**vars_of(s)) for s in await store.windows(limit)]
+
+    @app.get("/api/windows/{start}", response_model=WindowDetail)
+    async def window(start: int, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> WindowDetail:
+        """One complete window's leaderboard (404 while it is not complete)."""
+        board = await store.leaderboard(start, limit)
+        if board is None:
+            raise HTTPException(404, f"window {start} is not (yet) complete")
+        rows = [Entry(server_name=n, count=c) for n, c in board.rows]
+        return WindowDetail(**vars_of(board.window), leaderboard=rows)
+
+    @app.get("/api/wikis/{server_name}/history", response_model=WikiHistory)
+    async def history(
+        server_name: str, limit: Annotated[int, Query(ge=1, le=2000)] = 120
+    ) -> WikiHistory:
+        """Events per complete window for one wiki, oldest first (0 where it had none)."""
+        points = [Point(start=s, count=c) for s, c in await store.history(server_name, limit)]
+        return WikiHistory(server_name=server_name, history=points)
+
+    @app.get("/api/health", response_model=PipelineHealth)
+    async def pipeline_health() -> PipelineHealth:
+        """How fresh the newest complete window is, and its events per second."""
+        health = await store.health()
+        return PipelineHealth(**vars_of(health), window_seconds=settings.window_seconds)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        """Liveness for orchestrators: 200 when Redis answers, 503 when it does not."""
+        try:
+            await client.ping()
+        except redis.RedisError as exc:
+            return JSONResponse({"status": "unavailable", "redis": type(exc).__name__}, 503)
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/api/stream")
+    async def stream(request: Request) -> StreamingResponse:
+        """Server-Sent Events: ``event: window`` with the start of each newly complete window."""
+        return StreamingResponse(
+            window_events(client, keys.channel, request),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return app
+
+
+def vars_of(obj: object) -> dict[str, object]:
+    return {name: getattr(obj, name) for name in obj.__slots__}  # type: ignore[attr-defined]
+
+
+async def window_events(
+    client: redis.Redis, channel: str, request: Request
+) -> AsyncIterator[bytes]:
+    """Relay the processor's pub/sub notifications to one browser."""
+    pubsub = client.pubsub()
+    await pubsub.subscribe(channel)
+    yield b"retry: 2000\n: connected\n\n"
+    idle = 0.0
+    try:
+        while not await request.is_disconnected():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is None:
+                idle += 1.0
+                if idle >= KEEPALIVE_SECONDS:
+                    idle = 0.0
+                    yield b": keep-alive\n\n"
+                continue
+            idle = 0.0
+            start = message["data"].decode() if isinstance(message["data"], bytes) else ""
+            if start.isdigit():
+                yield f"event: window\ndata: {start}\n\n".encode()
+    except asyncio.CancelledError:
+        raise
+    finally:
+        await pubsub.unsubscribe(channel)
+        await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -1,0 +1,106 @@
+"""``wikipulse top``: the leaderboard of a complete window as a table in the terminal.
+
+wikipulse top                  the newest complete window
+wikipulse top --window S       window S (epoch ms)
+wikipulse top --limit 10       the first 10 wikis
+wikipulse top --watch          redraw whenever a window completes (Ctrl-C stops)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+import redis.asyncio as redis
+from pydantic import ValidationError
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from dashboard.settings import DashboardSettings
+from dashboard.store import Leaderboard, WindowStore
+from processor.keys import KeyLayout
+
+
+def render(board: Leaderboard) -> Table:
+    window = board.window
+    start = datetime.fromtimestamp(window.start / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    end = datetime.fromtimestamp(window.end / 1000, UTC).strftime("%H:%M:%S")
+    table = Table(
+        title=f"WikiPulse — window {window.start} ({start} to {end} UTC)",
+        caption=f"{window.total} changes on {window.wikis} wikis",
+    )
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("wiki")
+    table.add_column("changes", justify="right")
+    table.add_column("share", justify="right", style="dim")
+    for rank, (name, count) in enumerate(board.rows, 1):
+        share = f"{100 * count / window.total:.1f}%" if window.total else "-"
+        # Text(): names from the stream are shown literally, never parsed as markup
+        table.add_row(str(rank), Text(name), str(count), share)
+    return table
+
+
+async def top(store: WindowStore, window: int | None, limit: int) -> Leaderboard | None:
+    start = window if window is not None else await store.latest()
+    if start is None:
+        return None
+    return await store.leaderboard(start, limit)
+
+
+async def run(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    keys = KeyLayout(settings.redis_key_prefix)
+    store = WindowStore(client, keys, settings.window_seconds * 1000)
+    try:
+        board = await top(store, args.window, args.limit)
+        if board is None and not args.watch:
+            what = (
+                f"window {args.window} is not complete" if args.window else "no complete window yet"
+            )
+            console.print(f"[yellow]{what}[/yellow]")
+            return 1
+        if not args.watch:
+            assert board is not None
+            console.print(render(board))
+            return 0
+        pubsub = client.pubsub()
+        await pubsub.subscribe(keys.channel)
+        placeholder = Text("waiting for the first complete window…")
+        with Live(render(board) if board else placeholder, console=console) as live:
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                if message is not None:
+                    board = await top(store, None, args.limit)
+                    if board is not None:
+                        live.update(render(board))
+    except redis.RedisError as exc:
+        console.print(f"[red]cannot read Redis: {type(exc).__name__}: {exc}[/red]")
+        return 2
+    finally:
+        await client.aclose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="wikipulse", description="WikiPulse command line")
+    commands = parser.add_subparsers(dest="command", required=True)
+    top_parser = commands.add_parser("top", help="leaderboard of a complete window")
+    top_parser.add_argument("--window", type=int, help="window start, epoch ms (default: newest)")
+    top_parser.add_argument("--limit", type=int, default=20, help="rows (default 20)")
+    top_parser.add_argument("--watch", action="store_true", help="redraw on every new window")
+    args = parser.parse_args(argv)
+    try:
+        settings = DashboardSettings()
+    except ValidationError as exc:
+        sys.exit(f"wikipulse: bad configuration: {exc}")
+    try:
+        sys.exit(asyncio.run(run(args, settings, Console())))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""The dashboard, its API and the CLI, against real Redis holding windows in the
+processor's layout (written with the processor's own sink script)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from dashboard.app import create_app
+from dashboard.settings import DashboardSettings
+from processor.keys import KeyLayout
+from processor.sink import WRITE_WINDOWS
+from tests.conftest import ARTIFACTS
+from tests.pipeline import wait_for
+from tests.services import free_port
+
+WINDOW = 30_000
+S1, S2, S3 = 1_767_225_600_000, 1_767_225_630_000, 1_767_225_660_000
+XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
+
+
+def write_window(client, keys: KeyLayout, start: int, counts: dict[str, int], partitions=1):
+    """Partition 0 finalizes ``start`` with ``counts``, exactly as the sink does."""
+    args: list[object] = [keys.window_prefix, 0, start + WINDOW, partitions, WINDOW, 3600]
+    args += [keys.channel, start, len(counts)]
+    for name, count in counts.items():
+        args += [name, count]
+    return client.eval(WRITE_WINDOWS, 3, keys.closed, keys.pending, keys.index, *args)
+
+
+@pytest.fixture
+def keys(names) -> KeyLayout:
+    return KeyLayout(names.prefix)
+
+
+@pytest.fixture
+def dashboard(services, names) -> Iterator[str]:
+    settings = DashboardSettings(redis_url=services.redis_url, redis_key_prefix=names.prefix)
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 20, "the dashboard to start")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_the_api_serves_complete_windows_newest_first(dashboard, redis_client, keys):
+    write_window(redis_client, keys, S1, {"en.wikipedia.org": 5, "www.wikidata.org": 9})
+    write_window(redis_client, keys, S2, {"en.wikipedia.org": 7, "de.wikipedia.org": 1})
+    windows = httpx.get(f"{dashboard}/api/windows?limit=10").json()
+    assert windows == [
+        {"start": S2, "end": S2 + WINDOW, "total": 8, "wikis": 2},
+        {"start": S1, "end": S1 + WINDOW, "total": 14, "wikis": 2},
+    ]
+    detail = httpx.get(f"{dashboard}/api/windows/{S1}?limit=1").json()
+    assert detail["leaderboard"] == [{"server_name": "www.wikidata.org", "count": 9}]
+    history = httpx.get(f"{dashboard}/api/wikis/en.wikipedia.org/history").json()
+    assert history["history"] == [{"start": S1, "count": 5}, {"start": S2, "count": 7}]
+    wikidata = httpx.get(f"{dashboard}/api/wikis/de.wikipedia.org/history").json()
+    assert [p["count"] for p in wikidata["history"]] == [0, 1]
+
+
+def test_incomplete_windows_are_invisible(dashboard, redis_client, keys):
+    write_window(redis_client, keys, S1, {"en.wikipedia.org": 5}, partitions=2)
+    assert redis_client.zcard(keys.pending) == 1  # counts written, one partition missing
+    assert httpx.get(f"{dashboard}/api/windows").json() == []
+    assert httpx.get(f"{dashboard}/api/windows/{S1}").status_code == 404
+
+
+def test_health_openapi_and_read_only(dashboard, redis_client, keys):
+    write_window(redis_client, keys, S1, {"en.wikipedia.org": 60})
+    health = httpx.get(f"{dashboard}/api/health").json()
+    assert health["newest_window"] == S1 and health["events_per_second"] == 2.0
+    assert health["newest_window_age_seconds"] > 0
+    assert httpx.get(f"{dashboard}/healthz").json() == {"status": "ok"}
+    spec = httpx.get(f"{dashboard}/openapi.json").json()
+    assert {"/api/windows", "/api/windows/{start}", "/api/wikis/{server_name}/history"} <= set(
+        spec["paths"]
+    )
+    assert all(set(ops) == {"get"} for ops in spec["paths"].values())
+    assert httpx.post(f"{dashboard}/api/windows").status_code == 405
+    assert "script-src 'self'" in httpx.get(dashboard).headers["content-security-policy"]
+
+
+def test_new_windows_are_pushed_to_live_readers(dashboard, redis_client, keys):
+    received: list[str] = []
+
+    def listen() -> None:
+        with httpx.stream("GET", f"{dashboard}/api/stream", timeout=20) as response:
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    received.append(line.split(":", 1)[1].strip())
+                    return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(1.0)  # subscribed
+    write_window(redis_client, keys, S3, {"fr.wikipedia.org": 3})
+    listener.join(10)
+    assert received == [str(S3)]
+
+
+def test_the_cli_prints_the_leaderboard_as_a_table(services, names, redis_client, keys):
+    write_window(redis_client, keys, S1, {"en.wikipedia.org": 5, "www.wikidata.org": 9, XSS: 2})
+    env = {**os.environ, "REDIS_URL": services.redis_url, "REDIS_KEY_PREFIX": names.prefix}
+    env["COLUMNS"] = "200"
+    result = subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", "top", "--limit", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    order = [
+        n for n in ("www.wikidata.org", "en.wikipedia.org", XSS) for line in lines if n in line
+    ]
+    assert order == ["www.wikidata.org", "en.wikipedia.org", XSS]
+    assert any("9" in line and "56.2%" in line for line in lines)
+    missing = subprocess.run(
+        [sys.executable, "-m", "dashboard.cli", "top", "--window", str(S3)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert missing.returncode == 1 and "not complete" in missing.stdout
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is required in CI (make test installs Debian's chromium)")
+        pytest.skip("Chromium not installed: apt-get install chromium")
+    return path
+
+
+@pytest.mark.browser
+def test_the_page_shows_updates_and_escapes_the_leaderboard(dashboard, redis_client, keys):
+    from playwright.sync_api import sync_playwright
+
+    write_window(redis_client, keys, S1, {"en.wikipedia.org": 5, "www.wikidata.org": 9})
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium(),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(dashboard)
+        page.wait_for_selector(f'#leaderboard[data-window="{S1}"]')
+        assert page.locator("#leaderboard tbody tr td:nth-child(2)").all_text_contents() == [
+            "www.wikidata.org",
+            "en.wikipedia.org",
+        ]
+        page.wait_for_selector("#status.live")
+
+        write_window(redis_client, keys, S2, {XSS: 12, "en.wikipedia.org": 7})
+        page.wait_for_selector(f'#leaderboard[data-window="{S2}"]', timeout=5000)
+        names = page.locator("#leaderboard tbody tr td:nth-child(2)").all_text_contents()
+        assert names == [XSS, "en.wikipedia.org"]  # rendered as text
+        assert page.evaluate("window.__xss") is None  # and never executed
+        assert page.locator("#leaderboard img, #leaderboard script").count() == 0
+        assert page.locator("#totals rect").count() == 2
+
+        page.locator("#leaderboard tbody tr", has_text="en.wikipedia.org").click()
+        page.wait_for_selector("#history rect")
+        assert page.locator("#history-name").text_content() == "en.wikipedia.org"
+        assert page.locator("#history rect").count() == 2
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        browser.close()
