@@ -73,6 +73,7 @@ function drawTotals(windows) {
 }
 
 function drawHealth(health) {
+  $("window-length").textContent = `${health.window_seconds}-second`;
   newestEnd = health.newest_window === null ? null : health.newest_window + health.window_seconds * 1000;
   $("newest").textContent = health.newest_window === null ? "—" : clock(health.newest_window);
   $("rate").textContent = health.events_per_second === null ? "—" : health.events_per_second.toFixed(1);
