@@ -61,3 +61,7 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache state artifacts
+
+bench: $(STAMP)
+	@PYTHON=$(PY) services/local.sh deps
+	$(PY) -m benchmarks $(BENCH_ARGS)

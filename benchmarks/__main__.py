@@ -1,0 +1,152 @@
+"""``make bench`` / ``python -m benchmarks``: one table, figures as JSON in benchmarks/results/.
+
+Uses the same servers as the tests (tests/services.py): KAFKA_BROKER_ADDRESS / REDIS_URL
+when set, else Docker, else local servers started for the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.catchup import Result, run_bytewax, run_limit, run_naive, run_ours, verify
+from benchmarks.data import preload
+from benchmarks.latency import run_latency
+from benchmarks.producer_bench import run_producer
+from tests.services import provide
+from wikipulse.kafka import KafkaSettings, ensure_topic
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WINDOW_MS, GRACE_MS, PARTITIONS = 30_000, 5_000, 6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 500_000)))
+    parser.add_argument("--producer-events", type=int, default=100_000)
+    parser.add_argument("--latency-seconds", type=float, default=75.0)
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["bytewax", "naive", "latency", "producer", "x2"]
+    )
+    args = parser.parse_args()
+    console = Console()
+    report: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "events": args.events,
+        "cpus": os.cpu_count(),
+    }
+    rows: list[Result] = []
+    with provide() as services, tempfile.TemporaryDirectory(prefix="wp-bench-") as tmp:
+        workdir = Path(tmp)
+        kafka, redis_url = services.kafka, services.redis_url
+        topic = f"bench.{uuid.uuid4().hex[:8]}"
+        ensure_topic(KafkaSettings(kafka_broker_address=kafka), topic, PARTITIONS)
+        console.print(f"preloading {args.events:,} events into {topic} …")
+        started = time.monotonic()
+        expected = preload(kafka, topic, args.events, WINDOW_MS, GRACE_MS, PARTITIONS)
+        report["preload_seconds"] = round(time.monotonic() - started, 1)
+
+        console.print("limit …")
+        limit, _ = run_limit(kafka, topic, args.events, WINDOW_MS)
+        rows.append(limit)
+        console.print("wikipulse processor, 1 replica …")
+        ours = run_ours(kafka, redis_url, topic, args.events, len(expected), 1, workdir, "x1")
+        report["x1_wrong_windows"] = verify(redis_url, "bench:x1:", expected)
+        rows.append(ours)
+        if "x2" not in args.skip:
+            console.print("wikipulse processor, 2 replicas …")
+            rows.append(
+                run_ours(kafka, redis_url, topic, args.events, len(expected), 2, workdir, "x2")
+            )
+            report["x2_wrong_windows"] = verify(redis_url, "bench:x2:", expected)
+        naive = None
+        if "naive" not in args.skip:
+            console.print("naive Quix Streams …")
+            naive = run_naive(kafka, redis_url, topic, args.events, workdir)
+            rows.append(naive)
+        if "bytewax" not in args.skip:
+            console.print("bytewax …")
+            outcome = run_bytewax(kafka, redis_url, topic, args.events, workdir)
+            if isinstance(outcome, str):
+                report["bytewax"] = outcome
+            else:
+                rows.append(outcome)
+                report["bytewax_wrong_windows"] = verify(redis_url, "bench:bytewax:", expected)
+        if "producer" not in args.skip:
+            console.print("producer …")
+            produced, baseline = run_producer(
+                kafka, f"bench.producer.{uuid.uuid4().hex[:8]}", args.producer_events, workdir
+            )
+            rows += [produced, baseline]
+            report["producer_vs_baseline"] = round(
+                produced.events_per_second / baseline.events_per_second, 3
+            )
+        if "latency" not in args.skip:
+            console.print(f"latency ({args.latency_seconds:.0f} s live, then quiet) …")
+            report["latency"] = run_latency(
+                kafka,
+                redis_url,
+                f"bench.latency.{uuid.uuid4().hex[:8]}",
+                workdir,
+                args.latency_seconds,
+                window_s=10,
+                grace_s=5,
+            )
+
+    report["ours_vs_limit"] = round(ours.events_per_second / limit.events_per_second, 3)
+    if naive is not None:
+        report["ours_vs_naive"] = round(ours.events_per_second / naive.events_per_second, 2)
+    report["results"] = [r.as_dict() for r in rows]
+
+    table = Table(title=f"WikiPulse benchmarks — {args.events:,} events, {os.cpu_count()} CPUs")
+    for column in (
+        "contender",
+        "events/s",
+        "CPU µs/event",
+        "peak RSS MiB",
+        "RSS start→end MiB",
+        "note",
+    ):
+        table.add_column(column, justify="left" if column in ("contender", "note") else "right")
+    for r in rows:
+        drift = f"{r.rss_start_mib:.0f}→{r.rss_end_mib:.0f}" if r.rss_start_mib else ""
+        table.add_row(
+            r.name,
+            f"{r.events_per_second:,.0f}",
+            f"{r.cpu_us_per_event:.1f}",
+            f"{r.peak_rss_mib:.0f}" if r.peak_rss_mib else "",
+            drift,
+            r.note,
+        )
+    console.print(table)
+    for key in (
+        "ours_vs_limit",
+        "ours_vs_naive",
+        "producer_vs_baseline",
+        "x1_wrong_windows",
+        "x2_wrong_windows",
+        "bytewax",
+        "bytewax_wrong_windows",
+        "latency",
+    ):
+        if key in report:
+            console.print(f"{key}: {report[key]}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{report['date'][:19].replace(':', '')}.json"
+    out.write_text(json.dumps(report, indent=2))
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
+    console.print(f"figures written to {out}")
+
+
+if __name__ == "__main__":
+    main()
