@@ -15,7 +15,7 @@ from bytewax.connectors.kafka import operators as kop
 from bytewax.dataflow import Dataflow
 from bytewax.operators.windowing import EventClock, TumblingWindower, count_window
 
-ALIGN = datetime(2026, 1, 1, tzinfo=UTC)
+ALIGN = datetime(2026, 1, 1, tzinfo=UTC)  # any multiple of 30 s aligns to the epoch
 LENGTH = timedelta(seconds=30)
 client = redis.Redis.from_url(os.environ["REDIS_URL"])
 prefix = os.environ["REDIS_KEY_PREFIX"]

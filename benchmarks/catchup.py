@@ -163,7 +163,9 @@ def wait_committed(kafka: str, group: str, topic: str, proc: subprocess.Popen[by
             if proc.poll() is not None:
                 raise RuntimeError(f"{group} exited with {proc.returncode}")
             committed = consumer.committed(partitions, timeout=10)
-            if all(tp.offset >= ends[tp.partition] for tp in committed):
+            # each partition ends with one empty heartbeat the JSON deserializer skips as
+            # an error, and Quix does not commit past a skipped record
+            if all(tp.offset >= ends[tp.partition] - 1 for tp in committed):
                 return
             time.sleep(0.2)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,7 +16,9 @@ from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 from wikipulse.replay import load_events
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
-START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+def start_ms(hours: float) -> int:
+    """Event times end about now: the broker deletes records older than its retention."""
+    return (int(time.time() * 1000) - int(hours * 3600 * 1000)) // 30_000 * 30_000
 
 
 def wiki_names(count: int) -> list[str]:
@@ -51,8 +54,9 @@ def events(
     weights = [1 / (rank + 1) ** 1.1 for rank in range(len(names))]
     chosen = rng.choices(names, weights, k=n)
     span = hours * 3600 * 1000
+    first = start_ms(hours)
     for i in range(n):
-        time_ms = START_MS + int(i * span / n)
+        time_ms = first + int(i * span / n)
         template = templates[i % len(templates)]
         obj = dict(template)
         meta = dict(template["meta"])
@@ -85,7 +89,7 @@ def preload(
         }
     )
     expected: dict[int, dict[str, int]] = {}
-    last = START_MS
+    last = 0
     for name, body, time_ms, event_id in events(n):
         headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, event_id.encode())]
         while True:

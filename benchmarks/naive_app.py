@@ -19,6 +19,8 @@ def main() -> None:
         auto_offset_reset="earliest",
         state_dir=os.environ["STATE_DIR"],
         loglevel="WARNING",
+        # the topic ends with empty heartbeat records, which JSON cannot decode: skip them
+        on_consumer_error=lambda _exc, _msg, _log: True,
     )
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     prefix = os.environ["REDIS_KEY_PREFIX"]

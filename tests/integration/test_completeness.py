@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -14,7 +15,8 @@ from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 from wikipulse.kafka import KafkaSettings, ensure_topic
 
 WINDOW_MS = 3000
-T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a multiple of the window
+# Recent event times: the broker deletes records older than its retention (7 days)
+T0 = (int(time.time() * 1000) - 600_000) // WINDOW_MS * WINDOW_MS
 
 
 def event(server: str, ms: int) -> bytes:
