@@ -16,6 +16,8 @@ from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 from wikipulse.replay import load_events
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+
+
 def start_ms(hours: float) -> int:
     """Event times end about now: the broker deletes records older than its retention."""
     return (int(time.time() * 1000) - int(hours * 3600 * 1000)) // 30_000 * 30_000
