@@ -40,21 +40,18 @@ def build_app(settings: ProcessorSettings) -> Application:
         loglevel=None,  # our logging set-up applies
         producer_extra_config={"message.max.bytes": MAX_MESSAGE_BYTES},
     )
-    raw = app.topic(
-        settings.raw_topic,
-        key_deserializer="bytes",
-        value_deserializer="bytes",
-        key_serializer="bytes",
-        value_serializer="bytes",
-        config=topic_config,
-    )
-    dlq = app.topic(
-        settings.dlq_topic,
-        key_deserializer="bytes",
-        value_deserializer="bytes",
-        key_serializer="bytes",
-        value_serializer="bytes",
-        config=topic_config,
+    # raw bytes both ways: records are judged by `classify`, never by a deserializer that
+    # could fail on hostile input, and dead letters keep the exact bytes received
+    raw, dlq = (
+        app.topic(
+            name,
+            key_deserializer="bytes",
+            value_deserializer="bytes",
+            key_serializer="bytes",
+            value_serializer="bytes",
+            config=topic_config,
+        )
+        for name in (settings.raw_topic, settings.dlq_topic)
     )
     sink = RedisWindowSink(
         redis_url=settings.redis_url,

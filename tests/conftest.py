@@ -6,11 +6,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
 
 from tests.services import Services, provide
+from wikipulse.replay import ReplayServer
+
+if TYPE_CHECKING:
+    from tests.pipeline import Pipeline
 
 DATA = Path(__file__).parent / "data"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -50,6 +55,25 @@ class Names:
 @pytest.fixture
 def names() -> Names:
     return Names(uuid.uuid4().hex[:10])
+
+
+@pytest.fixture
+def replay() -> Iterator[ReplayServer]:
+    """A Wikimedia-like SSE server on a free port, with an empty event log."""
+    with ReplayServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pipeline(
+    services: Services, names: Names, replay: ReplayServer, tmp_path: Path
+) -> Iterator[Pipeline]:
+    """Services of one test, fed by ``replay``; every process is killed at the end."""
+    from tests.pipeline import Pipeline
+
+    pipe = Pipeline(services, names, tmp_path, sse_url=replay.url)
+    yield pipe
+    pipe.stop_all()
 
 
 @pytest.fixture

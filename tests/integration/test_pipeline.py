@@ -14,7 +14,6 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 
 from tests.conftest import DATA
 from tests.pipeline import (
@@ -29,19 +28,6 @@ from wikipulse.events import Header
 from wikipulse.replay import ReplayServer, load_events, restamp
 
 RECORDED = load_events(DATA / "recentchange-2026-06-20.sse")
-
-
-@pytest.fixture
-def replay():
-    with ReplayServer() as server:
-        yield server
-
-
-@pytest.fixture
-def pipeline(services, names, replay, tmp_path):
-    pipe = Pipeline(services, names, tmp_path, sse_url=replay.url)
-    yield pipe
-    pipe.stop_all()
 
 
 def live_stream(count: int, rate: float, start: float) -> list[bytes]:

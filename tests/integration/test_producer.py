@@ -11,7 +11,6 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import DATA
 from tests.pipeline import Pipeline, read_topic, wait_for
@@ -20,19 +19,6 @@ from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 from wikipulse.replay import Fault, ReplayServer, load_events
 
 RECORDED = load_events(DATA / "recentchange-2026-06-20.sse")
-
-
-@pytest.fixture
-def replay():
-    with ReplayServer() as server:
-        yield server
-
-
-@pytest.fixture
-def pipeline(services, names, replay, tmp_path):
-    pipe = Pipeline(services, names, tmp_path, sse_url=replay.url)
-    yield pipe
-    pipe.stop_all()
 
 
 def event_records(kafka: str, topic: str):
