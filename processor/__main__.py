@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from confluent_kafka import KafkaException
 from pydantic import ValidationError
 
 from processor.app import build_app
@@ -18,7 +19,14 @@ def main() -> None:
     except ValidationError as exc:
         sys.exit(f"wikipulse-processor: bad configuration: {exc}")
     serve_metrics(settings.metrics_port)
-    build_app(settings).run()  # handles SIGTERM/SIGINT: finishes the checkpoint, exits
+    try:
+        app = build_app(settings)
+    except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
+        sys.exit(
+            f"wikipulse-processor: Kafka at {settings.kafka_broker_address} is not usable: "
+            f"{exc.args[0].str() if exc.args else exc}"
+        )
+    app.run()  # handles SIGTERM/SIGINT: finishes the checkpoint, exits
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import sys
 import threading
 from types import FrameType
 
+from confluent_kafka import KafkaException
 from pydantic import ValidationError
 
 from producer.publisher import Publisher, Stopped
@@ -47,6 +48,11 @@ def main() -> None:
         publisher = Publisher(settings, stop)
     except Stopped:
         return
+    except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
+        sys.exit(
+            f"wikipulse-producer: Kafka at {settings.kafka_broker_address} is not usable: "
+            f"{exc.args[0].str() if exc.args else exc}"
+        )
     publisher.start()
     try:
         StreamReader(settings, publisher, stop, interruptible).run()

@@ -39,6 +39,9 @@ class KafkaSettings(BaseSettings):
     raw_topic: str = Field("wikimedia.recentchange", description="raw events topic")
     raw_topic_partitions: int = Field(6, ge=1, description="partitions when creating it")
     raw_topic_replication_factor: int = Field(1, ge=1, description="replicas when creating it")
+    kafka_startup_timeout_seconds: float = Field(
+        60.0, gt=0, description="how long start-up waits for Kafka before giving up"
+    )
 
     @property
     def dlq_topic(self) -> str:
@@ -61,19 +64,14 @@ class KafkaSettings(BaseSettings):
         return config
 
 
-def ensure_topic(
-    settings: KafkaSettings,
-    name: str,
-    partitions: int,
-    timeout: float = 60.0,
-) -> int:
+def ensure_topic(settings: KafkaSettings, name: str, partitions: int) -> int:
     """Create ``name`` with ``partitions`` unless it exists; return its partition count.
 
     Safe to race: both services call it at start-up and exactly one creation wins.
     An existing topic is never altered (a smaller count is logged, not "fixed").
     """
     admin = AdminClient({**settings.client_config(), "log_level": 3})
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + settings.kafka_startup_timeout_seconds
     while True:
         try:
             return _ensure_topic_once(admin, settings, name, partitions)

@@ -3,6 +3,7 @@
 import os
 import socket
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -102,3 +103,30 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"  # a zombie is gone
+
+
+def test_an_unusable_kafka_stops_a_service_with_one_line_and_no_secret(tmp_path):
+    """Wrong credentials: the service says so in one line and never prints the password."""
+    env = {
+        **os.environ,
+        "KAFKA_BROKER_ADDRESS": "127.0.0.1:1",
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "PLAIN",
+        "KAFKA_SASL_USERNAME": "alice",
+        "KAFKA_SASL_PASSWORD": "s3cr3t-kafka",
+        "REDIS_URL": "redis://:s3cr3t-redis@127.0.0.1:1/0",
+        "STATE_DIR": str(tmp_path / "state"),
+        "SSE_URL": "http://127.0.0.1:1/",
+    }
+    for module in ("producer", "processor"):
+        result = subprocess.run(
+            [sys.executable, "-m", module],
+            env={**env, "KAFKA_STARTUP_TIMEOUT_SECONDS": "3"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode != 0, module
+        assert "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert result.stderr.strip().splitlines()[-1].startswith(f"wikipulse-{module}: Kafka at")
+        assert "s3cr3t" not in result.stdout + result.stderr
