@@ -118,6 +118,9 @@ class Pipeline:
         extra.setdefault("STATE_DIR", str(self.workdir / f"state-{replica}"))
         return self._start("processor", f"processor-{replica}", extra)
 
+    def dashboard(self, **extra: str) -> Service:
+        return self._start("dashboard", "dashboard", extra)
+
     def _start(self, module: str, name: str, extra: dict[str, str]) -> Service:
         service = Service(module, self.env(**extra), self.workdir / f"{name}.log").start()
         self.started.append(service)
