@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import sys
 import tempfile
 import time
 import uuid
@@ -31,6 +33,8 @@ WINDOW_MS, GRACE_MS, PARTITIONS = 30_000, 5_000, 6
 
 
 def main() -> None:
+    # a SIGTERM (e.g. from `timeout`) unwinds normally, so the servers started for the run stop
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 500_000)))
     parser.add_argument("--producer-events", type=int, default=100_000)
