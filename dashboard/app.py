@@ -8,7 +8,6 @@ text. The front end is plain files under ``static/`` (no CDN, no build step).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,7 +22,6 @@ from pydantic import BaseModel
 
 from dashboard.settings import DashboardSettings
 from dashboard.store import WindowStore
-from processor.keys import KeyLayout
 from wikipulse import __version__
 
 log = logging.getLogger(__name__)
@@ -72,9 +70,8 @@ class PipelineHealth(BaseModel):
 
 def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     settings = settings or DashboardSettings()
-    keys = KeyLayout(settings.redis_key_prefix)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-    store = WindowStore(client, keys, settings.window_seconds * 1000)
+    store = WindowStore.from_settings(settings)
+    client, keys = store.client, store.keys
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -180,8 +177,6 @@ async def window_events(
             start = message["data"].decode() if isinstance(message["data"], bytes) else ""
             if start.isdigit():
                 yield f"event: window\ndata: {start}\n\n".encode()
-    except asyncio.CancelledError:
-        raise
     finally:
         await pubsub.unsubscribe(channel)
         await pubsub.aclose()  # type: ignore[no-untyped-call]

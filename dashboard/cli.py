@@ -22,7 +22,6 @@ from rich.text import Text
 
 from dashboard.settings import DashboardSettings
 from dashboard.store import Leaderboard, WindowStore
-from processor.keys import KeyLayout
 
 
 def render(board: Leaderboard) -> Table:
@@ -52,9 +51,8 @@ async def top(store: WindowStore, window: int | None, limit: int) -> Leaderboard
 
 
 async def run(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-    keys = KeyLayout(settings.redis_key_prefix)
-    store = WindowStore(client, keys, settings.window_seconds * 1000)
+    store = WindowStore.from_settings(settings)
+    client, keys = store.client, store.keys
     try:
         board = await top(store, args.window, args.limit)
         if board is None and not args.watch:

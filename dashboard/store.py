@@ -13,6 +13,7 @@ from typing import cast
 
 import redis.asyncio as redis
 
+from dashboard.settings import DashboardSettings
 from processor.keys import KeyLayout
 
 
@@ -47,6 +48,12 @@ class WindowStore:
         self.keys = keys
         self.window_ms = window_ms
         self._summaries: OrderedDict[int, WindowSummary] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, settings: DashboardSettings) -> WindowStore:
+        """The store the dashboard and the CLI read, with its own Redis client."""
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        return cls(client, KeyLayout(settings.redis_key_prefix), settings.window_seconds * 1000)
 
     async def windows(self, limit: int) -> list[WindowSummary]:
         """The newest ``limit`` complete windows, newest first."""

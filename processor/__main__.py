@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from processor.app import build_app
 from processor.settings import ProcessorSettings
+from wikipulse.kafka import unusable
 from wikipulse.observability import serve_metrics, setup_logging
 
 
@@ -22,10 +23,7 @@ def main() -> None:
     try:
         app = build_app(settings)
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
-        sys.exit(
-            f"wikipulse-processor: Kafka at {settings.kafka_broker_address} is not usable: "
-            f"{exc.args[0].str() if exc.args else exc}"
-        )
+        sys.exit(unusable("wikipulse-processor", settings, exc))
     app.run()  # handles SIGTERM/SIGINT: finishes the checkpoint, exits
 
 

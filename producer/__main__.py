@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from producer.publisher import Publisher, Stopped
 from producer.settings import ProducerSettings
 from producer.stream import Interruptible, StreamReader
+from wikipulse.kafka import unusable
 from wikipulse.observability import serve_metrics, setup_logging
 
 log = logging.getLogger("producer")
@@ -49,10 +50,7 @@ def main() -> None:
     except Stopped:
         return
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
-        sys.exit(
-            f"wikipulse-producer: Kafka at {settings.kafka_broker_address} is not usable: "
-            f"{exc.args[0].str() if exc.args else exc}"
-        )
+        sys.exit(unusable("wikipulse-producer", settings, exc))
     publisher.start()
     try:
         StreamReader(settings, publisher, stop, interruptible).run()

@@ -123,27 +123,30 @@ def recover(settings: KafkaSettings, topic: str, depth: int) -> Recovered:
         partitions = sorted(metadata.topics[topic].partitions) if topic in metadata.topics else []
         tails: list[_Tail] = []
         for partition in partitions:
-            tails.extend(_read_tail(consumer, topic, partition, depth))
+            wait = settings.kafka_startup_timeout_seconds
+            tails.extend(_read_tail(consumer, topic, partition, depth, wait))
     finally:
         consumer.close()
     return resume_point(tails)
 
 
-def _watermarks(consumer: Consumer, tp: TopicPartition, attempts: int = 60) -> tuple[int, int]:
+def _watermarks(consumer: Consumer, tp: TopicPartition, wait_seconds: float) -> tuple[int, int]:
     """Low and high offsets; retried while a new topic's leaders settle."""
-    for attempt in range(attempts):
+    deadline = time.monotonic() + wait_seconds
+    while True:
         try:
             low, high = consumer.get_watermark_offsets(tp, timeout=15)
             return int(low), int(high)
         except KafkaException:  # e.g. NOT_LEADER_FOR_PARTITION right after creation
-            if attempt == attempts - 1:
+            if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-    raise AssertionError("unreachable")
 
 
-def _read_tail(consumer: Consumer, topic: str, partition: int, depth: int) -> list[_Tail]:
-    low, high = _watermarks(consumer, TopicPartition(topic, partition))
+def _read_tail(
+    consumer: Consumer, topic: str, partition: int, depth: int, wait_seconds: float
+) -> list[_Tail]:
+    low, high = _watermarks(consumer, TopicPartition(topic, partition), wait_seconds)
     if high <= low:
         return []
     consumer.assign([TopicPartition(topic, partition, max(low, high - depth))])

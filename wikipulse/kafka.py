@@ -64,6 +64,12 @@ class KafkaSettings(BaseSettings):
         return config
 
 
+def unusable(service: str, settings: KafkaSettings, exc: KafkaException) -> str:
+    """The one line a service exits with when Kafka cannot be used at start-up."""
+    reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else exc
+    return f"{service}: Kafka at {settings.kafka_broker_address} is not usable: {reason}"
+
+
 def ensure_topic(settings: KafkaSettings, name: str, partitions: int) -> int:
     """Create ``name`` with ``partitions`` unless it exists; return its partition count.
 
