@@ -144,45 +144,71 @@ class Pipeline:
 # ---------------------------------------------------------------- ground truth
 
 
-def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
-    """Expected counts per window, computed independently of the code under test.
+def judge(raw: bytes) -> tuple[str, str, int, str] | str:
+    """One record by the rules of the README, written again with the standard library.
 
-    The rules of the README, written again with the standard library: a JSON object,
-    not a canary, with a non-empty server name without control characters, at
-    ``meta.dt`` (else ``timestamp`` seconds), counted once per ``meta.id``.
+    Returns ``(server_name, identity, time_ms, "event")`` for a countable event, else
+    what it is instead: ``"canary"`` or ``"invalid"``. Countable: a JSON object, not a
+    canary, with a non-empty server name without control characters, at ``meta.dt``
+    (else, when there is no ``meta.dt`` at all, ``timestamp`` seconds); its identity is
+    ``meta.id`` (else a hash of the bytes).
     """
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return "invalid"
+    if not isinstance(obj, dict):
+        return "invalid"
+    meta: dict[str, Any] = obj["meta"] if isinstance(obj.get("meta"), dict) else {}
+    if meta.get("domain") == "canary":
+        return "canary"
+    name = obj.get("server_name")
+    if not isinstance(name, str) or not name or len(name) > 253:
+        return "invalid"
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        return "invalid"
+    if isinstance(meta.get("dt"), str):
+        try:
+            dt = datetime.fromisoformat(meta["dt"])
+        except ValueError:
+            return "invalid"
+        dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        ms = int(dt.timestamp() * 1000)
+    elif meta.get("dt") is None and type(obj.get("timestamp")) in (int, float):
+        ms = int(obj["timestamp"] * 1000)
+    else:
+        return "invalid"
+    identity = meta.get("id") if isinstance(meta.get("id"), str) and meta.get("id") else None
+    return name, identity or "sha1:" + hashlib.sha1(raw).hexdigest(), ms, "event"
+
+
+def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
+    """Expected counts per window, computed independently of the code under test."""
     windows: dict[int, Counter[str]] = {}
     seen: set[str] = set()
     for raw in payloads:
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
+        verdict = judge(raw)
+        if isinstance(verdict, str):
             continue
-        if not isinstance(obj, dict):
-            continue
-        meta: dict[str, Any] = obj["meta"] if isinstance(obj.get("meta"), dict) else {}
-        if meta.get("domain") == "canary":
-            continue
-        name = obj.get("server_name")
-        if not isinstance(name, str) or not name or len(name) > 253:
-            continue
-        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
-            continue
-        if isinstance(meta.get("dt"), str):
-            dt = datetime.fromisoformat(meta["dt"])
-            dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-            ms = int(dt.timestamp() * 1000)
-        elif isinstance(obj.get("timestamp"), int):
-            ms = obj["timestamp"] * 1000
-        else:
-            continue
-        identity = meta.get("id") if isinstance(meta.get("id"), str) and meta.get("id") else None
-        identity = identity or "sha1:" + hashlib.sha1(raw).hexdigest()
+        name, identity, ms, _ = verdict
         if identity in seen:
             continue
         seen.add(identity)
         windows.setdefault(ms - ms % window_ms, Counter())[name] += 1
     return windows
+
+
+def invalid(payloads: Iterable[bytes]) -> set[bytes]:
+    """The payloads that must end in the dead-letter topic."""
+    return {raw for raw in payloads if judge(raw) == "invalid"}
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
 
 
 # ---------------------------------------------------------------- reading results
@@ -198,6 +224,27 @@ def window_counts(client: redis.Redis, prefix: str, start: int) -> Counter[str]:
         f"{prefix}window:{start}", 0, -1, withscores=True
     )
     return Counter({member.decode(): int(score) for member, score in board})
+
+
+def assert_index_matches_truth(
+    pipeline: Pipeline,
+    client: redis.Redis,
+    expected: dict[int, Counter[str]],
+    timeout: float = 90,
+) -> None:
+    """Wait until every expected window is indexed, then compare each one exactly."""
+    prefix = pipeline.names.prefix
+    wanted = sorted(expected)
+    wait_for(
+        lambda: set(wanted) <= set(indexed_windows(client, prefix)),
+        timeout,
+        lambda: (
+            f"windows {wanted} in the index, have {indexed_windows(client, prefix)}\n"
+            + pipeline.logs()
+        ),
+    )
+    for start in wanted:
+        assert window_counts(client, prefix, start) == expected[start], start
 
 
 def wait_for(

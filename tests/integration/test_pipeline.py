@@ -6,86 +6,23 @@ canaries, duplicates, malformed records, a quiet tail and a replica killed mid-s
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import uuid
 from collections import Counter
-from datetime import UTC, datetime
 
 import httpx
 
-from tests.conftest import DATA
 from tests.pipeline import (
     Pipeline,
+    assert_index_matches_truth,
     indexed_windows,
     read_topic,
     truth,
     wait_for,
     window_counts,
 )
+from tests.streams import MALFORMED, live_stream, play_async, with_noise
 from wikipulse.events import Header
-from wikipulse.replay import ReplayServer, load_events, restamp
-
-RECORDED = load_events(DATA / "recentchange-2026-06-20.sse")
-
-
-def live_stream(count: int, rate: float, start: float) -> list[bytes]:
-    """``count`` recorded events stamped as if they happen from ``start`` at ``rate``/s."""
-    out = []
-    for i in range(count):
-        when = datetime.fromtimestamp(start + i / rate, UTC)
-        out.append(restamp(RECORDED[i % len(RECORDED)], when, cycle=i // len(RECORDED)))
-    return out
-
-
-def canary(when: float) -> bytes:
-    dt = datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
-    return json.dumps({"meta": {"domain": "canary", "dt": dt, "id": str(uuid.uuid4())}}).encode()
-
-
-MALFORMED = [
-    b"{not json",
-    b"\xff\xfe not utf-8",
-    b"[1, 2, 3]",
-    b'{"meta": {"dt": "2026-01-01T00:00:00Z"}, "server_name": ""}',
-    b'{"meta": {"dt": "2026-01-01T00:00:00Z"}, "server_name": "a\\u0007b"}',
-]
-
-
-def with_noise(events: list[bytes], start: float, rate: float) -> list[bytes]:
-    """Interleave duplicates, canaries and malformed records into a live stream."""
-    out = []
-    for i, data in enumerate(events):
-        out.append(data)
-        if i % 40 == 7:
-            out.append(data)  # the same event again (same meta.id)
-        if i % 97 == 11:
-            out.append(canary(start + i / rate))
-        if i % 150 == 20:
-            out.append(MALFORMED[(i // 150) % len(MALFORMED)])
-    return out
-
-
-def play_async(replay: ReplayServer, payloads: list[bytes], rate: float) -> threading.Thread:
-    thread = threading.Thread(target=replay.play, args=(payloads, rate, False), daemon=True)
-    thread.start()
-    return thread
-
-
-def assert_index_matches_truth(pipeline: Pipeline, client, expected, timeout: float = 90):
-    prefix = pipeline.names.prefix
-    wanted = sorted(expected)
-    wait_for(
-        lambda: set(wanted) <= set(indexed_windows(client, prefix)),
-        timeout,
-        lambda: (
-            f"windows {wanted} in the index, have {indexed_windows(client, prefix)}\n"
-            + pipeline.logs()
-        ),
-    )
-    for start in wanted:
-        assert window_counts(client, prefix, start) == expected[start], start
 
 
 def test_counts_per_window_equal_an_independent_count_and_bad_records_are_dead_lettered(

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import DATA
-from tests.pipeline import Pipeline, read_topic, wait_for
+from tests.pipeline import Pipeline, read_topic, rss_kib, wait_for
 from tests.services import LocalServers, Services, free_port
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 from wikipulse.replay import Fault, ReplayServer, load_events
@@ -199,10 +199,3 @@ def test_kafka_outage_pauses_reading_and_loses_nothing(names, tmp_path):
                     pipe.stop_all()
         finally:
             own.stop()
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")

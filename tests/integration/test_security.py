@@ -13,6 +13,7 @@ import httpx
 import pytest
 import redis
 
+from tests.certs import make_certs
 from tests.conftest import DATA
 from tests.pipeline import Pipeline, indexed_windows, truth, wait_for, window_counts
 from tests.services import free_port
@@ -21,63 +22,11 @@ from wikipulse.replay import load_events, restamp
 PASSWORD = "tls-s3cret-pw"
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture
 def tls_redis(tmp_path: Path) -> Iterator[str]:
     """redis-server speaking only TLS, with the default user off and one ACL user."""
     certs = tmp_path / "certs"
-    certs.mkdir()
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=wikipulse-test-ca",
-        cwd=certs,
-    )
-    openssl(
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-        cwd=certs,
-    )
-    (certs / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        cwd=certs,
-    )
+    made = make_certs(certs)
     (certs / "users.acl").write_text(f"user default off\nuser app on >{PASSWORD} ~* &* +@all\n")
     port = free_port()
     server = subprocess.Popen(
@@ -90,11 +39,11 @@ def tls_redis(tmp_path: Path) -> Iterator[str]:
             "--bind",
             "127.0.0.1",
             "--tls-cert-file",
-            str(certs / "server.crt"),
+            str(made.cert),
             "--tls-key-file",
-            str(certs / "server.key"),
+            str(made.key),
             "--tls-ca-cert-file",
-            str(certs / "ca.crt"),
+            str(made.ca),
             "--tls-auth-clients",
             "no",
             "--aclfile",
@@ -104,7 +53,7 @@ def tls_redis(tmp_path: Path) -> Iterator[str]:
         ],
         stdout=subprocess.DEVNULL,
     )
-    url = f"rediss://app:{PASSWORD}@127.0.0.1:{port}/0?ssl_ca_certs={certs / 'ca.crt'}"
+    url = f"rediss://app:{PASSWORD}@127.0.0.1:{port}/0?ssl_ca_certs={made.ca}"
     wait_for(lambda: _pings(url), 10, "redis with TLS")
     yield url
     server.terminate()
