@@ -49,6 +49,9 @@ def run_latency(
             "SSE_URL": replay.url,
             "WINDOW_SECONDS": str(window_s),
             "GRACE_SECONDS": str(grace_s),
+            # let heartbeats close the last window once the stream goes quiet (the
+            # default, GRACE_SECONDS, keeps it open until the next event; see README)
+            "HEARTBEAT_MAX_AHEAD_SECONDS": str(window_s + grace_s + 1),
             "STATE_DIR": str(workdir / "state-latency"),
             "LOG_LEVEL": "WARNING",
         }

@@ -51,16 +51,26 @@ class Stopped(Exception):
 class EventClock:
     """The stream's event time: the newest event time seen, advanced by wall time since.
 
-    Extrapolating is right only while the connection is up (a live stream is never
-    silent for long), so the clock reads None while disconnected: no heartbeat then
-    claims that time passed for events that may still arrive on reconnect.
+    Extrapolating is right only while events flow (a live stream is never silent for
+    long), so the clock reads None while disconnected and while the reader is held back
+    by Kafka: no heartbeat then claims that time passed for events that are still
+    waiting to be read (on reconnect, or in the socket while Kafka is down) — they would
+    reach their partition behind the heartbeat and count as late.
+
+    A connection that stalls without closing looks exactly like a quiet stream until the
+    read timeout fires, so the clock also runs at most ``max_ahead_ms`` past the newest
+    event. Kept at or below the processor's grace, events held up by a stall still count
+    when they arrive; the price is that a stream quiet for longer than that leaves its
+    last window open until the next event.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_ahead_ms: int | None = None) -> None:
+        self._max_ahead_ms = max_ahead_ms
         self._lock = threading.Lock()
         self._newest_ms: int | None = None
         self._seen_at = 0.0
         self._live = False
+        self._held = False
 
     def observe(self, time_ms: int) -> None:
         with self._lock:
@@ -73,15 +83,24 @@ class EventClock:
             self._live = live
             self._seen_at = time.monotonic()
 
+    def hold(self, held: bool) -> None:
+        """Stop (or restart) extrapolating while the reader waits for Kafka."""
+        with self._lock:
+            self._held = held
+            self._seen_at = time.monotonic()
+
     @property
     def newest_ms(self) -> int | None:
         return self._newest_ms
 
     def now_ms(self) -> int | None:
         with self._lock:
-            if not self._live or self._newest_ms is None:
+            if not self._live or self._held or self._newest_ms is None:
                 return None
-            return self._newest_ms + int((time.monotonic() - self._seen_at) * 1000)
+            ahead = int((time.monotonic() - self._seen_at) * 1000)
+            if self._max_ahead_ms is not None:
+                ahead = min(ahead, self._max_ahead_ms)
+            return self._newest_ms + ahead
 
 
 class Publisher:
@@ -99,7 +118,7 @@ class Publisher:
             log.info("resuming after SSE id %s (seq %d)", start.sse_id, start.seq)
         else:
             log.info("no events in %s yet: starting from the live stream", self.topic)
-        self.clock = EventClock()
+        self.clock = EventClock(int(settings.heartbeat_max_ahead_seconds * 1000))
         # Delivery reports run in whichever thread polls: the reader, or the heartbeat
         # thread while the stream is quiet (so acks and the resume point stay current).
         self._flight_lock = threading.RLock()
@@ -212,7 +231,11 @@ class Publisher:
     def _wait_for_kafka(self) -> None:
         if self._stop.is_set():
             raise Stopped
-        self._producer.poll(0.1)
+        self.clock.hold(True)
+        try:
+            self._producer.poll(0.1)
+        finally:
+            self.clock.hold(False)
 
     def poll(self) -> None:
         """Serve delivery reports without blocking."""

@@ -23,6 +23,11 @@ class ProducerSettings(KafkaSettings):
     heartbeat_seconds: float = Field(
         1.0, gt=0, description="time signal per partition, so quiet windows close"
     )
+    heartbeat_max_ahead_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="how far heartbeats may run past the newest event (keep <= GRACE_SECONDS)",
+    )
     read_timeout_seconds: float = Field(
         30.0, gt=0, description="no byte for this long means a dead connection"
     )
