@@ -19,6 +19,8 @@
 #   KAFKA_HOME             an existing Kafka installation: its libs/ is used instead of Maven
 #   KAFKA_HEAP_OPTS        JVM heap for the broker             (default: -Xms256m -Xmx1g)
 #   PYTHON                 interpreter with confluent-kafka, for the readiness probe
+#   KAFKA_EXTRA_PROPERTIES a file of broker properties appended to the generated ones (the
+#                          last value of a key wins): e.g. an extra SASL_SSL listener
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -110,6 +112,10 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 EOF
+  if [ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]; then
+    [ -f "$KAFKA_EXTRA_PROPERTIES" ] || die "KAFKA_EXTRA_PROPERTIES=$KAFKA_EXTRA_PROPERTIES is not a file"
+    { echo "# from $KAFKA_EXTRA_PROPERTIES"; cat "$KAFKA_EXTRA_PROPERTIES"; } >>"$dir/server.properties"
+  fi
   local cp; cp="$(kafka_classpath)"
   if [ ! -f "$dir/data/meta.properties" ]; then
     local cluster_id

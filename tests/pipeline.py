@@ -111,8 +111,8 @@ class Pipeline:
         env.update(extra)
         return env
 
-    def producer(self, **extra: str) -> Service:
-        return self._start("producer", "producer", extra)
+    def producer(self, name: str = "producer", **extra: str) -> Service:
+        return self._start("producer", name, extra)
 
     def processor(self, replica: int = 0, **extra: str) -> Service:
         extra.setdefault("STATE_DIR", str(self.workdir / f"state-{replica}"))

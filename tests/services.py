@@ -65,6 +65,7 @@ class LocalServers:
     kafka_port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -76,6 +77,7 @@ class LocalServers:
             "REDIS_PORT": str(self.redis_port),
             "PYTHON": sys.executable,
             "KAFKA_HEAP_OPTS": "-Xms256m -Xmx768m",
+            **self.extra_env,
         }
 
     def run(self, *args: str) -> None:

@@ -76,16 +76,33 @@ def ensure_topic(settings: KafkaSettings, name: str, partitions: int) -> int:
     Safe to race: both services call it at start-up and exactly one creation wins.
     An existing topic is never altered (a smaller count is logged, not "fixed").
     """
-    admin = AdminClient({**settings.client_config(), "log_level": 3})
+    broker_errors: list[KafkaError] = []
+    admin = AdminClient(
+        {**settings.client_config(), "log_level": 3, "error_cb": broker_errors.append}
+    )
     deadline = time.monotonic() + settings.kafka_startup_timeout_seconds
     while True:
         try:
             return _ensure_topic_once(admin, settings, name, partitions)
         except KafkaException as exc:
+            admin.poll(0)  # serves error_cb
             if time.monotonic() > deadline:
-                raise
+                raise _with_cause(exc, broker_errors) from exc
             log.warning("kafka not ready for topic %s yet (%s); retrying", name, exc)
             time.sleep(1.0)
+
+
+def _with_cause(exc: KafkaException, broker_errors: list[KafkaError]) -> KafkaException:
+    """``exc``, naming the broker's last complaint when there was one.
+
+    A failed request only says "Broker transport failure"; why (wrong password, TLS,
+    a plaintext client on a SASL_SSL port) arrives separately, through ``error_cb``.
+    """
+    specific = [e for e in broker_errors if e.code() != KafkaError._ALL_BROKERS_DOWN]
+    if not specific or not exc.args or not isinstance(exc.args[0], KafkaError):
+        return exc
+    error: KafkaError = exc.args[0]
+    return KafkaException(KafkaError(error.code(), f"{error.str()} ({specific[-1].str()})"))
 
 
 def _ensure_topic_once(

@@ -1,4 +1,4 @@
-"""Redis with TLS and an ACL user: the processor writes, the dashboard reads, nothing leaks."""
+"""Redis over TLS with an ACL user, Kafka with SASL_SSL: the pipeline runs, nothing leaks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import redis
 from tests.certs import make_certs
 from tests.conftest import DATA
 from tests.pipeline import Pipeline, indexed_windows, truth, wait_for, window_counts
-from tests.services import free_port
+from tests.services import LocalServers, free_port
 from wikipulse.replay import load_events, restamp
 
 PASSWORD = "tls-s3cret-pw"
@@ -119,3 +119,97 @@ def _get(url: str) -> int:
         return httpx.get(url, timeout=2).status_code
     except httpx.HTTPError:
         return 0
+
+
+KAFKA_PASSWORD = "sasl-s3cret-pw"
+
+
+@pytest.fixture
+def sasl_ssl_kafka(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A broker whose client listener takes only SASL_SSL with the PLAIN mechanism.
+
+    The generated plaintext listener stays for the readiness probe and the broker's own
+    traffic; the services under test only get the SASL_SSL address.
+    """
+    made = make_certs(tmp_path / "kafka-certs")
+    keystore = tmp_path / "kafka-certs" / "server.pem"
+    keystore.write_text(made.key.read_text() + made.cert.read_text())
+    servers = LocalServers(tmp_path / "kafka-sasl")
+    secure = free_port()
+    jaas = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'user_wikipulse="{KAFKA_PASSWORD}";'
+    )
+    extra = tmp_path / "sasl_ssl.properties"
+    extra.write_text(
+        f"listeners=PLAINTEXT://127.0.0.1:{servers.kafka_port},"
+        f"SASL_SSL://127.0.0.1:{secure},CONTROLLER://127.0.0.1:{servers.controller_port}\n"
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{servers.kafka_port},"
+        f"SASL_SSL://127.0.0.1:{secure}\n"
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,"
+        "SASL_SSL:SASL_SSL\n"
+        "sasl.enabled.mechanisms=PLAIN\n"
+        f"listener.name.sasl_ssl.plain.sasl.jaas.config={jaas}\n"
+        "ssl.keystore.type=PEM\n"
+        f"ssl.keystore.location={keystore}\n"
+    )
+    servers.extra_env["KAFKA_EXTRA_PROPERTIES"] = str(extra)
+    servers.start("kafka")
+    try:
+        yield f"127.0.0.1:{secure}", made.ca
+    finally:
+        servers.stop("kafka")
+
+
+def test_the_pipeline_runs_on_kafka_with_sasl_ssl_and_the_password_never_shows(
+    services, names, replay, tmp_path, sasl_ssl_kafka
+):
+    address, ca = sasl_ssl_kafka
+    secure = {
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KAFKA_SASL_MECHANISM": "PLAIN",
+        "KAFKA_SASL_USERNAME": "wikipulse",
+        "KAFKA_SASL_PASSWORD": KAFKA_PASSWORD,
+        "KAFKA_SSL_CA_LOCATION": str(ca),
+        "KAFKA_STARTUP_TIMEOUT_SECONDS": "20",
+    }
+    own = dataclasses.replace(services, kafka=address)
+    pipeline = Pipeline(own, names, tmp_path, sse_url=replay.url, overrides=secure)
+    try:
+        refused = pipeline.processor(9, KAFKA_SASL_PASSWORD="wrong-" + KAFKA_PASSWORD)
+        plain = pipeline.producer(
+            "producer-plaintext", KAFKA_SECURITY_PROTOCOL="PLAINTEXT", SSE_URL="http://x:1/"
+        )
+        producer = pipeline.producer()
+        wait_for(lambda: replay.connections, 60, lambda: f"the producer\n{pipeline.logs()}")
+        processor = pipeline.processor()
+        start = time.time()
+        replay.play(
+            [
+                restamp(e, datetime.fromtimestamp(start + i / 100, UTC), 0)
+                for i, e in enumerate(load_events(DATA / "recentchange-2026-06-20.sse"))
+            ],
+            100.0,
+            False,
+        )
+        expected = truth(replay.log, pipeline.window_ms)
+        client = redis.Redis.from_url(services.redis_url)
+        wait_for(
+            lambda: set(expected) <= set(indexed_windows(client, names.prefix)),
+            90,
+            lambda: f"windows through SASL_SSL\n{pipeline.logs()}",
+        )
+        for window, counts in expected.items():
+            assert window_counts(client, names.prefix, window) == counts
+
+        # a wrong password and a plaintext client are refused with one line each
+        for service in (refused, plain):
+            assert service.process is not None
+            assert service.process.wait(60) != 0, service.module
+            last = service.output().strip().splitlines()[-1]
+            assert f"Kafka at {address} is not usable" in last, last
+        assert "Authentication failed" in refused.output().strip().splitlines()[-1]
+        for service in (producer, processor, refused, plain):
+            assert KAFKA_PASSWORD not in service.output(), service.module
+    finally:
+        pipeline.stop_all()
