@@ -39,6 +39,13 @@ def build_app(settings: ProcessorSettings) -> Application:
         state_dir=settings.state_dir,
         loglevel=None,  # our logging set-up applies
         producer_extra_config={"message.max.bytes": MAX_MESSAGE_BYTES},
+        # Kafka's 45 s default leaves the partitions of a crashed replica unserved for
+        # that long; heartbeats come from librdkafka's own thread, so a busy Python
+        # loop does not make a shorter timeout fire.
+        consumer_extra_config={
+            "session.timeout.ms": int(settings.session_timeout_seconds * 1000),
+            "heartbeat.interval.ms": int(settings.session_timeout_seconds * 1000 / 5),
+        },
     )
     # raw bytes both ways: records are judged by `classify`, never by a deserializer that
     # could fail on hostile input, and dead letters keep the exact bytes received

@@ -23,6 +23,12 @@ class ProcessorSettings(KafkaSettings):
     commit_interval_seconds: float = Field(
         1.0, gt=0, description="checkpoint period: how often final windows reach Redis"
     )
+    session_timeout_seconds: float = Field(
+        10.0,
+        ge=6,
+        le=1800,
+        description="a replica silent this long (e.g. SIGKILLed) loses its partitions",
+    )
     dedup_seconds: int | None = Field(
         None, ge=1, description="how long a meta.id is remembered (default window+grace+60 s)"
     )
