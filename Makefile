@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv run run-replay services services-down services-status services-clean \
-        test test-unit lint format lock bench clean
+        test test-unit test-faults lint format lock bench clean
 
 help:
 	@echo "make run          services + producer + processor + dashboard (live Wikimedia stream)"
@@ -46,6 +46,10 @@ test: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps
 	@scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-faults: $(STAMP)
+	@PYTHON=$(PY) services/local.sh deps
+	$(PY) -m pytest -m faults $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

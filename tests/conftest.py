@@ -23,8 +23,10 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "integration" in item.path.parts:
+        if "integration" in item.path.parts or "faults" in item.path.parts:
             item.add_marker(pytest.mark.integration)
+        if "faults" in item.path.parts:
+            item.add_marker(pytest.mark.faults)
 
 
 @pytest.fixture(scope="session")

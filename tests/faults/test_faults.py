@@ -1,0 +1,384 @@
+"""Fault injection: the whole pipeline, one fault at a time, and the counts stay exact.
+
+Each scenario runs replay server -> producer -> Kafka -> processor replica(s) -> Redis on
+a live-stamped stream that carries duplicates, canaries and malformed records, injects
+one fault while the stream plays, and then checks what a user relies on:
+
+* every finished window in Redis equals an independent count (``tests.pipeline.truth``);
+* every invalid record is in the dead-letter topic, with a reason;
+* no service stayed down;
+* memory stayed bounded (peak RSS growth of each service process).
+
+The suite owns its Kafka and Redis (``services/local.sh`` on free ports), because two
+scenarios stop them. A live stream never stops, so after the scenario a thin "tail" of
+events keeps flowing while the checks run: the windows it touches are not checked. What
+each scenario observed is written to ``artifacts/faults/<scenario>.json``, which
+``docs/reliability.md`` tabulates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import redis
+
+from tests.conftest import ARTIFACTS, Names
+from tests.pipeline import (
+    Pipeline,
+    Service,
+    indexed_windows,
+    invalid,
+    read_topic,
+    rss_kib,
+    truth,
+    wait_for,
+    window_counts,
+)
+from tests.services import LocalServers, Services, free_port
+from tests.streams import RECORDED, iso, live_stream, play_async, with_noise
+from wikipulse.events import Header
+from wikipulse.replay import Fault, ReplayServer
+
+RATE = 100.0  # events per second, about the live stream's rate
+MAX_EVENT_BYTES = 1_000_000  # the producer's default: larger events are dead-lettered empty
+MEMORY_BOUND_MIB = 150  # peak RSS growth allowed per service process during a scenario
+
+# Short windows keep the suite fast. A stalled connection looks like a quiet stream
+# until the read timeout, so heartbeats may run at most GRACE past the newest event.
+ENV = {
+    "WINDOW_SECONDS": "3",
+    "GRACE_SECONDS": "2",
+    "HEARTBEAT_MAX_AHEAD_SECONDS": "2",
+    "READ_TIMEOUT_SECONDS": "3",
+    "MAX_IN_FLIGHT": "500",
+}
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServers]:
+    """Kafka and Redis for this suite alone: scenarios stop and restart them."""
+    servers = LocalServers(tmp_path_factory.mktemp("fault-services"))
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@dataclass
+class Run:
+    """One scenario in progress: the pipeline, its servers and what was observed."""
+
+    pipe: Pipeline
+    replay: ReplayServer
+    servers: LocalServers
+    processors: list[Service] = field(default_factory=list)
+    producer: Service | None = None
+    rss: dict[str, list[int]] = field(default_factory=dict)  # per process, in KiB
+
+    def start_producer(self) -> None:
+        self.producer = self.pipe.producer(METRICS_PORT=str(free_port()))
+
+    def start_processor(self, replica: int) -> None:
+        service = self.pipe.processor(replica, METRICS_PORT=str(free_port()))
+        if replica < len(self.processors):
+            self.processors[replica] = service
+        else:
+            self.processors.append(service)
+
+    def services(self) -> dict[str, Service]:
+        current = {f"processor-{i}": s for i, s in enumerate(self.processors)}
+        return {"producer": self.producer, **current} if self.producer else current
+
+    def sample_memory(self, stop: threading.Event) -> None:
+        while not stop.wait(0.5):
+            for name, service in self.services().items():
+                if service.alive and service.process is not None:
+                    pid = service.process.pid
+                    with contextlib.suppress(OSError, AssertionError):  # it just exited
+                        self.rss.setdefault(f"{name} (pid {pid})", []).append(rss_kib(pid))
+
+
+# ---------------------------------------------------------------- the faults
+
+
+def kill_the_producer(run: Run) -> None:
+    time.sleep(4)
+    assert run.producer is not None
+    run.producer.kill()
+    time.sleep(2)
+    run.start_producer()
+
+
+def kill_one_of_three_replicas(run: Run) -> None:
+    time.sleep(5)
+    run.processors[1].kill()
+    time.sleep(3)
+    run.start_processor(1)
+
+
+def kill_all_replicas(run: Run) -> None:
+    time.sleep(5)
+    for processor in run.processors:
+        processor.kill()
+    time.sleep(3)
+    for replica in range(len(run.processors)):
+        run.start_processor(replica)
+
+
+def stop_redis_for_20_s(run: Run) -> None:
+    time.sleep(4)
+    run.servers.stop("redis")
+    time.sleep(20)
+    run.servers.start("redis")
+
+
+def stop_kafka_for_20_s(run: Run) -> None:
+    time.sleep(4)
+    run.servers.stop("kafka")
+    time.sleep(20)
+    run.servers.start("kafka")
+
+
+def hostile_events(when: float) -> list[bytes]:
+    """Bad input of every kind the issue names, stamped live at ``when``."""
+    template = orjson.loads(RECORDED[0])
+    template["meta"]["dt"] = iso(when)
+    serial = iter(range(1_000_000))
+
+    def event(**changes: object) -> bytes:
+        obj = json.loads(json.dumps(template))
+        obj["meta"]["id"] = f"hostile-{when}-{next(serial)}"
+        for name, value in changes.items():
+            if value is _DELETE:
+                obj.pop(name, None)
+            else:
+                obj[name] = value
+        return json.dumps(obj).encode()
+
+    same_id = event(server_name="repeat.example.org")
+    return [
+        b'{"server_name": "\xc3\x28", "bad utf-8": "\xff\xfe"}',
+        b"\xff\xfe\xfd not utf-8 at all",
+        b"x" * (1 << 20),  # a 1 MiB data line: over the producer's limit
+        event(comment="y" * 900_000),  # a 900 KB event still counts
+        b"[" * 100_000 + b"]" * 100_000,  # deeply nested arrays
+        b'{"a":' * 5_000 + b"1" + b"}" * 5_000,  # deeply nested objects
+        event(server_name=42),
+        event(server_name=None),
+        event(server_name=_DELETE),
+        event(server_name=["en.wikipedia.org"]),
+        event(meta="not an object", timestamp="soon"),
+        event(meta={"dt": 1_700_000_000, "id": "wrong-type-dt"}),
+        event(meta={"dt": "yesterday", "id": "not-iso-dt"}),
+        event(server_name="evil\u0000.org"),
+        event(server_name="tab\tbed.org"),
+        event(server_name="<script>alert(1)</script>.org"),  # odd, but a name: counts
+        event(server_name="<b>bold</b> &amp; wiki"),
+        *[same_id] * 50,  # the same meta.id fifty times counts once
+    ]
+
+
+_DELETE = object()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    fault: str  # for the table in docs/reliability.md
+    inject: Callable[[Run], None] | None = None
+    replicas: int = 1
+    seconds: float = 12.0
+    plan: tuple[Fault, ...] = ()  # what the SSE server does to successive connections
+    hostile: bool = False
+
+
+SCENARIOS = [
+    Scenario("producer-sigkill", "producer SIGKILLed, restarted 2 s later", kill_the_producer),
+    Scenario(
+        "replica-sigkill",
+        "1 of 3 processor replicas SIGKILLed, restarted 3 s later",
+        kill_one_of_three_replicas,
+        replicas=3,
+        seconds=14,
+    ),
+    Scenario(
+        "all-replicas-sigkill",
+        "all 3 replicas SIGKILLed, restarted 3 s later",
+        kill_all_replicas,
+        replicas=3,
+        seconds=14,
+    ),
+    Scenario("redis-outage", "Redis stopped for 20 s", stop_redis_for_20_s, seconds=30),
+    Scenario("kafka-outage", "Kafka broker stopped for 20 s", stop_kafka_for_20_s, seconds=30),
+    Scenario(
+        "sse-disconnect",
+        "SSE server closes the connection every 300 events",
+        plan=(Fault("disconnect", after=300),) * 3,
+    ),
+    Scenario(
+        "sse-stall",
+        "SSE server goes silent for 8 s (read timeout 3 s)",
+        plan=(Fault("stall", after=400, seconds=8),),
+    ),
+    Scenario(
+        "sse-500",
+        "SSE server drops the stream, then answers 500 twice",
+        plan=(Fault("disconnect", after=300), Fault("status", code=500), Fault("status", code=500)),
+    ),
+    Scenario(
+        "sse-429",
+        "SSE server drops the stream, then answers 429 with Retry-After: 3",
+        plan=(Fault("disconnect", after=300), Fault("status", code=429, retry_after=3)),
+    ),
+    Scenario(
+        "sse-truncated",
+        "SSE server sends half a frame and closes, three times",
+        plan=(Fault("truncate", after=250),) * 3,
+    ),
+    Scenario(
+        "hostile-input",
+        "invalid UTF-8, a 1 MiB line, nested JSON, wrong types, control characters, "
+        "HTML names, one meta.id 50 times",
+        hostile=True,
+    ),
+]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_the_pipeline_stays_exact_through(
+    scenario: Scenario, own: LocalServers, tmp_path: Path
+) -> None:
+    services = Services(
+        f"127.0.0.1:{own.kafka_port}", f"redis://127.0.0.1:{own.redis_port}/0", "local", "local"
+    )
+    names = Names(f"{scenario.name}-{time.monotonic_ns() % 10**8}")
+    client = redis.Redis(port=own.redis_port)
+    with ReplayServer() as replay:
+        pipe = Pipeline(services, names, tmp_path, sse_url=replay.url, overrides=ENV)
+        run = Run(pipe, replay, own)
+        replay.plan.extend(scenario.plan)
+        stop_sampling, stop_tail = threading.Event(), threading.Event()
+        try:
+            run.start_producer()
+            wait_for(lambda: replay.connections, 30, "the producer to connect")
+            for replica in range(scenario.replicas):
+                run.start_processor(replica)
+            threading.Thread(target=run.sample_memory, args=(stop_sampling,), daemon=True).start()
+
+            start = time.time()
+            count = int(scenario.seconds * RATE)
+            payloads = with_noise(live_stream(count, RATE, start), start, RATE)
+            if scenario.hostile:
+                middle = len(payloads) // 2
+                payloads[middle:middle] = hostile_events(start + middle / RATE)
+            player = play_async(replay, payloads, RATE)
+            if scenario.inject:
+                scenario.inject(run)
+            player.join()
+
+            # the stream goes on (it always does): later windows close behind it
+            tail_start = time.time()
+            tail = threading.Thread(
+                target=replay.play,
+                args=(live_stream(4_000, 20, tail_start, first=count), 20, False),
+                kwargs={"stop": stop_tail},
+                daemon=True,
+            )
+            tail.start()
+
+            window_ms = pipe.window_ms
+            expected = {
+                w: c
+                for w, c in truth(payloads, window_ms).items()
+                if w + window_ms <= tail_start * 1000
+            }
+            assert sum(sum(c.values()) for c in expected.values()) > count * 0.8
+            wait_for(
+                lambda: set(expected) <= set(indexed_windows(client, names.prefix)),
+                150,
+                lambda: f"windows {sorted(expected)} indexed\n{pipe.logs()}",
+                interval=0.5,
+            )
+            exact_after = time.time() - tail_start
+            for window in sorted(expected):
+                assert window_counts(client, names.prefix, window) == expected[window], (
+                    f"window {window} differs from the ground truth\n{pipe.logs()}"
+                )
+
+            dead = _dead_letters(services.kafka, names.topic, invalid(payloads))
+            for name, service in run.services().items():
+                assert service.alive, f"{name} is down\n{service.output()[-3000:]}"
+            late = sum(_metric(s, 'verdict="late"') for s in run.processors)
+            assert late == 0, "events behind the watermark: a heartbeat overtook them"
+            growth = {
+                name: round((max(samples) - samples[0]) / 1024, 1)
+                for name, samples in run.rss.items()
+                if samples
+            }
+            for name, mib in growth.items():
+                assert mib < MEMORY_BOUND_MIB, f"{name} grew by {mib} MiB"
+            _record(
+                scenario,
+                events=sum(sum(c.values()) for c in truth(payloads, window_ms).values()),
+                payloads=len(payloads),
+                windows_checked=len(expected),
+                dead_letters=len(dead),
+                dead_letter_reasons=sorted({r[:60] for r in dead.values()}),
+                connections=[c.status for c in replay.connections],
+                seconds_from_stream_end_to_exact=round(exact_after, 1),
+                peak_rss_growth_mib=growth,
+                late=late,
+            )
+        finally:
+            stop_tail.set()
+            stop_sampling.set()
+            pipe.stop_all()
+            client.close()
+
+
+def _dead_letters(kafka: str, topic: str, bad: set[bytes]) -> dict[bytes, str]:
+    """Wait until every invalid payload is dead-lettered; return value -> reason.
+
+    An event over the producer's size limit travels without its data: its dead letter
+    is empty and its reason names the size.
+    """
+    wanted = {raw if len(raw) <= MAX_EVENT_BYTES else b"" for raw in bad}
+
+    def arrived() -> dict[bytes, str] | None:
+        letters = read_topic(kafka, f"{topic}.dlq")
+        found = {m.value(): dict(m.headers() or [])[Header.REASON].decode() for m in letters}
+        return found if wanted <= set(found) else None
+
+    found: dict[bytes, str] = wait_for(arrived, 60, "every invalid record in the DLQ", 1.0)
+    assert set(found) == wanted, "something valid was dead-lettered"
+    assert all(found.values()), "a dead letter without a reason"
+    if b"" in found:
+        assert "exceeds" in found[b""]
+    return found
+
+
+def _metric(service: Service, label: str) -> float:
+    port = service.env["METRICS_PORT"]
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if line.startswith("wikipulse_processor_records_total{") and label in line
+    )
+
+
+def _record(scenario: Scenario, **observed: object) -> None:
+    folder = ARTIFACTS / "faults"
+    folder.mkdir(parents=True, exist_ok=True)
+    observed = {"scenario": scenario.name, "fault": scenario.fault, **observed}
+    (folder / f"{scenario.name}.json").write_text(json.dumps(observed, indent=2) + "\n")
