@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sys
+import time
 
 from confluent_kafka import KafkaException
 from pydantic import ValidationError
@@ -11,6 +15,11 @@ from processor.app import build_app
 from processor.settings import ProcessorSettings
 from wikipulse.kafka import unusable
 from wikipulse.observability import serve_metrics, setup_logging
+
+log = logging.getLogger("processor")
+
+#: Consecutive restarts so far, carried across `os.execv` to grow the back-off.
+RESTARTS_ENV = "WIKIPULSE_PROCESSOR_RESTARTS"
 
 
 def main() -> None:
@@ -24,7 +33,33 @@ def main() -> None:
         app = build_app(settings)
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
         sys.exit(unusable("wikipulse-processor", settings, exc))
-    app.run()  # handles SIGTERM/SIGINT: finishes the checkpoint, exits
+    started = time.monotonic()
+    try:
+        app.run()  # handles SIGTERM/SIGINT: finishes the checkpoint, exits
+    except Exception:
+        log.exception("the processor failed; the last checkpoint is where it resumes")
+        restart(time.monotonic() - started)
+
+
+def restart(ran_for: float) -> None:
+    """Start over in a fresh process, after a back-off that grows while failures repeat.
+
+    Quix Streams stops the app on errors a broker can cause transiently (e.g. "not
+    leader for partition" while a just-created changelog topic elects its leader).
+    Exactly-once makes starting over safe: nothing after the last checkpoint was
+    committed, and the Redis writes are idempotent. A fresh process (``execv``) rather
+    than a new `Application` in this one, so no half-closed consumer, producer or
+    RocksDB handle survives. A SIGTERM during the back-off just exits.
+    """
+    attempt = int(os.environ.get(RESTARTS_ENV, "-1")) + 1 if ran_for < 60 else 0
+    delay = min(30.0, 2.0**attempt)
+    log.warning("restarting in %.0f s (restart %d in a row)", delay, attempt + 1)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    time.sleep(delay)
+    os.environ[RESTARTS_ENV] = str(attempt)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "processor"])
 
 
 if __name__ == "__main__":
