@@ -12,6 +12,7 @@ help:
 	@echo "make run          services + producer + processor + dashboard (live Wikimedia stream)"
 	@echo "make run-replay   the same, fed by the bundled recording (offline)"
 	@echo "make test         every test, against real Kafka and Redis"
+	@echo "make test-faults  only the fault-injection suite (docs/reliability.md)"
 	@echo "make lint         ruff + mypy"
 	@echo "make services     start Kafka and Redis only; make services-down stops them"
 
