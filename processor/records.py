@@ -27,8 +27,9 @@ class Verdict(enum.Enum):
 
 @dataclass(slots=True)
 class Record:
-    """A judged record. ``raw`` is kept only where it is still needed: dead letters and
-    re-keyed records are written out byte for byte."""
+    """A judged record. ``raw`` is what dead letters and re-keyed records write out byte
+    for byte; records judged by the producer's hints as events or heartbeats leave it
+    empty, because every branch after the first pickles a copy of the value."""
 
     verdict: Verdict
     raw: bytes

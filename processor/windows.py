@@ -64,8 +64,8 @@ def count_windows(
     records = sdf.apply(classify, metadata=True).update(_count_verdict)
 
     # Quix copies the value (by pickling) for every branch after the first, once per
-    # record: two top-level branches cost one copy, where three cost two. The rare
-    # records that leave the count branch once more.
+    # record: two top-level branches cost one copy, where three cost two. So the two
+    # rare outlets, dead letters and re-keys, split below one "aside" branch.
     aside = records.filter(lambda r: r.verdict in _ASIDE)
     dead = aside.filter(lambda r: r.verdict is Verdict.INVALID)
     dead = dead.set_headers(_with_reason).apply(lambda r: r.raw)

@@ -35,13 +35,12 @@ from tests.conftest import ARTIFACTS, Names
 from tests.pipeline import (
     Pipeline,
     Service,
-    indexed_windows,
+    assert_index_matches_truth,
     invalid,
     read_topic,
     rss_kib,
     truth,
     wait_for,
-    window_counts,
 )
 from tests.services import LocalServers, Services, free_port
 from tests.streams import RECORDED, iso, live_stream, play_async, with_noise
@@ -149,6 +148,9 @@ def stop_kafka_for_20_s(run: Run) -> None:
     run.servers.start("kafka")
 
 
+_DELETE = object()  # a field value meaning "leave this field out"
+
+
 def hostile_events(when: float) -> list[bytes]:
     """Bad input of every kind the issue names, stamped live at ``when``."""
     template = orjson.loads(RECORDED[0])
@@ -186,9 +188,6 @@ def hostile_events(when: float) -> list[bytes]:
         event(server_name="<b>bold</b> &amp; wiki"),
         *[same_id] * 50,  # the same meta.id fifty times counts once
     ]
-
-
-_DELETE = object()
 
 
 @dataclass(frozen=True)
@@ -303,17 +302,8 @@ def test_the_pipeline_stays_exact_through(
                 if w + window_ms <= tail_start * 1000
             }
             assert sum(sum(c.values()) for c in expected.values()) > count * 0.8
-            wait_for(
-                lambda: set(expected) <= set(indexed_windows(client, names.prefix)),
-                150,
-                lambda: f"windows {sorted(expected)} indexed\n{pipe.logs()}",
-                interval=0.5,
-            )
+            assert_index_matches_truth(pipe, client, expected, timeout=150)
             exact_after = time.time() - tail_start
-            for window in sorted(expected):
-                assert window_counts(client, names.prefix, window) == expected[window], (
-                    f"window {window} differs from the ground truth\n{pipe.logs()}"
-                )
 
             dead = _dead_letters(services.kafka, names.topic, invalid(payloads))
             for name, service in run.services().items():

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import DATA
 from tests.pipeline import Pipeline, read_topic, rss_kib, wait_for
 from tests.services import LocalServers, Services, free_port
+from tests.streams import RECORDED
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
-from wikipulse.replay import Fault, ReplayServer, load_events
-
-RECORDED = load_events(DATA / "recentchange-2026-06-20.sse")
+from wikipulse.replay import Fault, ReplayServer
 
 
 def event_records(kafka: str, topic: str):

@@ -6,7 +6,6 @@ import dataclasses
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,10 +13,9 @@ import pytest
 import redis
 
 from tests.certs import make_certs
-from tests.conftest import DATA
-from tests.pipeline import Pipeline, indexed_windows, truth, wait_for, window_counts
+from tests.pipeline import Pipeline, assert_index_matches_truth, truth, wait_for
 from tests.services import LocalServers, free_port
-from wikipulse.replay import load_events, restamp
+from tests.streams import RECORDED, live_stream
 
 PASSWORD = "tls-s3cret-pw"
 
@@ -82,25 +80,10 @@ def test_windows_reach_redis_over_tls_with_a_password_that_never_shows(
         producer = pipeline.producer()
         wait_for(lambda: replay.connections, 30, "the producer to connect")
         processor = pipeline.processor()
-        recorded = load_events(DATA / "recentchange-2026-06-20.sse")
-        start = time.time()
-        replay.play(
-            [
-                restamp(e, datetime.fromtimestamp(start + i / 100, UTC), 0)
-                for i, e in enumerate(recorded)
-            ],
-            100.0,
-            False,
-        )
+        replay.play(live_stream(len(RECORDED), 100.0, time.time()), 100.0, False)
         expected = truth(replay.log, pipeline.window_ms)
         client = redis.Redis.from_url(tls_redis)
-        wait_for(
-            lambda: set(expected) <= set(indexed_windows(client, names.prefix)),
-            90,
-            lambda: f"windows over TLS\n{pipeline.logs()}",
-        )
-        for window, counts in expected.items():
-            assert window_counts(client, names.prefix, window) == counts
+        assert_index_matches_truth(pipeline, client, expected)
 
         port = free_port()
         dashboard = pipeline.dashboard(DASHBOARD_PORT=str(port))
@@ -183,24 +166,10 @@ def test_the_pipeline_runs_on_kafka_with_sasl_ssl_and_the_password_never_shows(
         producer = pipeline.producer()
         wait_for(lambda: replay.connections, 60, lambda: f"the producer\n{pipeline.logs()}")
         processor = pipeline.processor()
-        start = time.time()
-        replay.play(
-            [
-                restamp(e, datetime.fromtimestamp(start + i / 100, UTC), 0)
-                for i, e in enumerate(load_events(DATA / "recentchange-2026-06-20.sse"))
-            ],
-            100.0,
-            False,
-        )
+        replay.play(live_stream(len(RECORDED), 100.0, time.time()), 100.0, False)
         expected = truth(replay.log, pipeline.window_ms)
         client = redis.Redis.from_url(services.redis_url)
-        wait_for(
-            lambda: set(expected) <= set(indexed_windows(client, names.prefix)),
-            90,
-            lambda: f"windows through SASL_SSL\n{pipeline.logs()}",
-        )
-        for window, counts in expected.items():
-            assert window_counts(client, names.prefix, window) == counts
+        assert_index_matches_truth(pipeline, client, expected)
 
         # a wrong password and a plaintext client are refused with one line each
         for service in (refused, plain):
