@@ -74,7 +74,6 @@ def build_app(settings: ProcessorSettings) -> Application:
         sink=sink,
         window_ms=settings.window_ms,
         grace_ms=settings.grace_ms,
-        dedup_ms=settings.dedup_ms,
     )
     log.info(
         "counting %s (%d partitions) in %d s windows (grace %d s) into %s as group %s",

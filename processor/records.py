@@ -8,35 +8,38 @@ both paths reach the same verdict for the same payload.
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from wikipulse.events import HEARTBEAT_KEY, Canary, Event, Header, Kind, parse
 
 _HEARTBEAT = HEARTBEAT_KEY.encode()
 
 
-class Verdict(enum.Enum):
-    EVENT = "event"  # counts once in its window
-    HEARTBEAT = "heartbeat"  # moves event time, never counted
-    CANARY = "canary"  # Wikimedia's monitoring event, never counted
-    INVALID = "invalid"  # to the dead-letter topic, with the reason
-    REKEY = "rekey"  # countable, but keyed by something else than its server name
+class Verdict:
+    """What a record is; also the label of the ``wikipulse_records_total`` metric."""
+
+    EVENT: Final = "event"  # counts once in its window
+    HEARTBEAT: Final = "heartbeat"  # moves event time, never counted
+    CANARY: Final = "canary"  # Wikimedia's monitoring event, never counted
+    INVALID: Final = "invalid"  # to the dead-letter topic, with the reason
+    REKEY: Final = "rekey"  # countable, but keyed by something else than its server name
+    ALL: Final = (EVENT, HEARTBEAT, CANARY, INVALID, REKEY)
 
 
-@dataclass(slots=True)
-class Record:
-    """A judged record. ``raw`` is what dead letters and re-keyed records write out byte
-    for byte; records judged by the producer's hints as events or heartbeats leave it
-    empty, because every branch after the first pickles a copy of the value."""
-
-    verdict: Verdict
-    raw: bytes
-    time_ms: int
-    event_id: str = ""
-    server_name: str = ""
-    reason: str = ""
+#: A judged record: ``(verdict, time_ms, event_id, raw, reason)``.
+#:
+#: A plain tuple of built-ins on purpose. Quix copies the value by pickling once per
+#: record where the pipeline branches, and a tuple copies in 0.6 µs where a dataclass
+#: holding an enum took 4.8 µs (py-spy: 14 % of the processor's time at catch-up).
+#: ``raw`` is what dead letters and re-keyed records write out byte for byte; every
+#: other record leaves it empty, so the copy stays small.
+Record = tuple[str, int, str, bytes, str]
+# positions in a Record
+VERDICT: Final = 0
+TIME_MS: Final = 1
+EVENT_ID: Final = 2
+RAW: Final = 3
+REASON: Final = 4
 
 
 def header(headers: Any, name: str) -> bytes | None:
@@ -55,22 +58,22 @@ def classify(value: Any, key: Any, timestamp: int, headers: Any) -> Record:
         if kind == Kind.EVENT and key:
             event_id = header(headers, Header.EVENT_ID)
             if event_id:  # the hot path: the body is not needed (nor copied) any further
-                return Record(Verdict.EVENT, b"", timestamp, event_id.decode("utf-8", "replace"))
+                return Verdict.EVENT, timestamp, event_id.decode("utf-8", "replace"), b"", ""
         elif kind == Kind.HEARTBEAT and key == _HEARTBEAT:
-            return Record(Verdict.HEARTBEAT, b"", timestamp)
+            return Verdict.HEARTBEAT, timestamp, "", b"", ""
         elif kind == Kind.CANARY:
-            return Record(Verdict.CANARY, raw, timestamp)
+            return Verdict.CANARY, timestamp, "", b"", ""
         elif kind == Kind.INVALID:
             reason = header(headers, Header.REASON) or b"invalid (no reason given)"
-            return Record(Verdict.INVALID, raw, timestamp, reason=reason.decode("utf-8", "replace"))
+            return Verdict.INVALID, timestamp, "", raw, reason.decode("utf-8", "replace")
     if value is None:
-        return Record(Verdict.INVALID, raw, timestamp, reason="empty record (no value)")
+        return Verdict.INVALID, timestamp, "", raw, "empty record (no value)"
     if not isinstance(value, bytes):
-        return Record(Verdict.INVALID, raw, timestamp, reason="value is not bytes")
+        return Verdict.INVALID, timestamp, "", raw, "value is not bytes"
     parsed = parse(value)
     if isinstance(parsed, Event):
         verdict = Verdict.EVENT if key == parsed.server_name.encode() else Verdict.REKEY
-        return Record(verdict, raw, parsed.time_ms, parsed.event_id, parsed.server_name)
+        return verdict, parsed.time_ms, parsed.event_id, raw, ""
     if isinstance(parsed, Canary):
-        return Record(Verdict.CANARY, raw, parsed.time_ms or timestamp)
-    return Record(Verdict.INVALID, raw, timestamp, reason=parsed.reason)
+        return Verdict.CANARY, parsed.time_ms or timestamp, "", b"", ""
+    return Verdict.INVALID, timestamp, "", raw, parsed.reason

@@ -29,9 +29,6 @@ class ProcessorSettings(KafkaSettings):
         le=1800,
         description="a replica silent this long (e.g. SIGKILLed) loses its partitions",
     )
-    dedup_seconds: int | None = Field(
-        None, ge=1, description="how long a meta.id is remembered (default window+grace+60 s)"
-    )
 
     @property
     def window_ms(self) -> int:
@@ -40,11 +37,6 @@ class ProcessorSettings(KafkaSettings):
     @property
     def grace_ms(self) -> int:
         return self.grace_seconds * 1000
-
-    @property
-    def dedup_ms(self) -> int:
-        seconds = self.dedup_seconds or self.window_seconds + self.grace_seconds + 60
-        return seconds * 1000
 
     @property
     def redis_url_redacted(self) -> str:

@@ -185,16 +185,17 @@ def judge(raw: bytes) -> tuple[str, str, int, str] | str:
 def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
     """Expected counts per window, computed independently of the code under test."""
     windows: dict[int, Counter[str]] = {}
-    seen: set[str] = set()
+    seen: set[tuple[int, str, str]] = set()  # a copy counts once in its wiki's window
     for raw in payloads:
         verdict = judge(raw)
         if isinstance(verdict, str):
             continue
         name, identity, ms, _ = verdict
-        if identity in seen:
+        start = ms - ms % window_ms
+        if (start, name, identity) in seen:
             continue
-        seen.add(identity)
-        windows.setdefault(ms - ms % window_ms, Counter())[name] += 1
+        seen.add((start, name, identity))
+        windows.setdefault(start, Counter())[name] += 1
     return windows
 
 

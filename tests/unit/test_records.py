@@ -1,34 +1,42 @@
 """The processor's verdicts: hints when present, the same parse when not."""
 
-from processor.records import Verdict, classify
+from processor.records import RAW, REASON, VERDICT, Verdict, classify
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 
-RAW = b'{"meta":{"id":"m1","dt":"2026-06-20T15:49:48Z"},"server_name":"de.wikipedia.org"}'
+BODY = b'{"meta":{"id":"m1","dt":"2026-06-20T15:49:48Z"},"server_name":"de.wikipedia.org"}'
 
 
 def test_hinted_events_are_judged_from_headers_without_parsing():
     headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, b"m1")]
     record = classify(b"garbage never parsed", b"de.wikipedia.org", 1234, headers)
-    assert (record.verdict, record.event_id, record.time_ms) == (Verdict.EVENT, "m1", 1234)
+    assert record == (Verdict.EVENT, 1234, "m1", b"", "")  # and no body to copy along
 
 
 def test_unhinted_records_are_parsed_and_take_their_time_from_meta_dt():
-    record = classify(RAW, b"de.wikipedia.org", 1, None)
-    assert record.verdict is Verdict.EVENT and record.time_ms == 1781970588000
+    verdict, time_ms, event_id, *_ = classify(BODY, b"de.wikipedia.org", 1, None)
+    assert (verdict, time_ms, event_id) == (Verdict.EVENT, 1781970588000, "m1")
 
 
 def test_unhinted_records_keyed_otherwise_are_rekeyed():
-    assert classify(RAW, b"whatever", 1, None).verdict is Verdict.REKEY
+    verdict, _, _, raw, _ = classify(BODY, b"whatever", 1, None)
+    assert verdict == Verdict.REKEY and raw == BODY  # written back byte for byte
 
 
 def test_heartbeats_need_both_header_and_key():
     hb = [(Header.KIND, Kind.HEARTBEAT)]
-    assert classify(b"", HEARTBEAT_KEY.encode(), 5, hb).verdict is Verdict.HEARTBEAT
-    assert classify(b"", b"en.wikipedia.org", 5, hb).verdict is Verdict.INVALID
+    assert classify(b"", HEARTBEAT_KEY.encode(), 5, hb)[VERDICT] == Verdict.HEARTBEAT
+    assert classify(b"", b"en.wikipedia.org", 5, hb)[VERDICT] == Verdict.INVALID
 
 
 def test_invalid_records_keep_the_producers_reason_or_get_one():
     headers = [(Header.KIND, Kind.INVALID), (Header.REASON, b"not JSON: x")]
-    assert classify(b"{", b"k", 1, headers).reason == "not JSON: x"
-    assert classify(None, None, 1, None).reason == "empty record (no value)"
-    assert classify(b"{", None, 1, None).reason.startswith("not JSON")
+    assert classify(b"{", b"k", 1, headers)[REASON] == "not JSON: x"
+    assert classify(None, None, 1, None)[REASON] == "empty record (no value)"
+    assert classify(b"{", None, 1, None)[REASON].startswith("not JSON")
+
+
+def test_dead_letters_keep_their_exact_bytes_and_canaries_drop_theirs():
+    assert classify(b"{", None, 1, None)[RAW] == b"{"
+    canary = b'{"meta":{"domain":"canary","dt":"2026-06-20T15:49:48Z"}}'
+    assert classify(canary, b"k", 1, None)[:2] == (Verdict.CANARY, 1781970588000)
+    assert classify(canary, b"k", 1, None)[RAW] == b""
