@@ -14,7 +14,7 @@ Event time is the record timestamp, which the producer sets to ``meta.dt``.
 **Duplicates.** A copy of an event (the producer re-reads up to ``MAX_IN_FLIGHT``
 events after a crash; Wikimedia may send one twice) carries the same ``meta.id``,
 ``server_name`` and ``meta.dt`` as the original, so it falls into the same window of the
-same key. The window therefore counts *distinct* ids (`DistinctIds`) instead of keeping
+same key. The window therefore counts *distinct* ids (`add_id`) instead of keeping
 a separate id store: one state read and write per event, and the ids vanish with the
 window. A separate RocksDB id store with a TTL cost half the processor's time (a lookup,
 a write and a changelog record per event) and grew its memory for the whole run. A copy
@@ -41,7 +41,6 @@ import logging
 from typing import Any
 
 from quixstreams.dataframe import StreamingDataFrame
-from quixstreams.dataframe.windows.aggregations import Aggregator
 from quixstreams.models import Topic
 from quixstreams.sinks import BaseSink
 
@@ -87,43 +86,45 @@ def count_windows(
     ids = counted.set_timestamp(lambda r, *_: r[TIME_MS]).apply(lambda r: r[EVENT_ID])
     finals = (
         ids.tumbling_window(window_ms, grace_ms=grace_ms, name="distinct", on_late=_on_late)
-        .agg(value=DistinctIds())
+        .reduce(add_id, first_id)
         .final(closing_strategy="partition")
+        .apply(distinct_count)
     )
     finals.sink(sink)
     return finals
 
 
-class DistinctIds(Aggregator):
-    """Counts each event id once per window (a heartbeat's empty id not at all).
-
-    The state is one string, ``"\\n" + "".join(id + "\\n" for each id)``: Quix stores a
-    window's state as JSON and rewrites it on every update, and a string is the form
-    that JSON reads, writes and searches fastest — an exact ``"\\nid\\n"`` match is a
-    duplicate. An id containing the separator is replaced by its digest, so ids can
-    never run into each other. The window's state grows by ``len(id) + 1`` bytes per
-    counted event (~37 bytes per ``meta.id``) and is deleted when the window closes.
-    """
-
-    def initialize(self) -> str:
-        return _SEP
-
-    def agg(self, old: str, new: str, timestamp: int) -> str:
-        if not new:
-            return old
-        if _SEP in new:
-            new = "sha1:" + hashlib.sha1(new.encode(), usedforsecurity=False).hexdigest()
-        token = new + _SEP
-        if _SEP + token in old:
-            _DUPLICATE.inc()
-            return old
-        return old + token
-
-    def result(self, value: str) -> int:
-        return value.count(_SEP) - 1
-
-
+# The distinct ids of a window, as one string: "\n" + "".join(id + "\n" for each id).
+# Quix keeps a window's state as JSON and rewrites it on every update, and a string is
+# the form that JSON reads, writes and searches fastest; an exact "\nid\n" match is a
+# duplicate. The state grows by len(id) + 1 bytes per counted event (~37 for a meta.id)
+# and is deleted when the window closes. It is a plain `reduce` (the state is the
+# result) rather than an `Aggregator` whose result Quix would recompute, and count
+# separators in, on every update: the count is taken once, from the final window.
 _SEP = "\n"
+
+
+def first_id(event_id: str) -> str:
+    """The state of a window after its first record (a heartbeat's id is empty)."""
+    return add_id(_SEP, event_id)
+
+
+def add_id(ids: str, event_id: str) -> str:
+    """``ids`` with ``event_id`` added, unless it is already there (then: a duplicate)."""
+    if not event_id:
+        return ids
+    if _SEP in event_id:  # so that ids can never run into each other
+        event_id = "sha1:" + hashlib.sha1(event_id.encode(), usedforsecurity=False).hexdigest()
+    token = event_id + _SEP
+    if _SEP + token in ids:
+        _DUPLICATE.inc()
+        return ids
+    return ids + token
+
+
+def distinct_count(window: dict[str, Any]) -> dict[str, Any]:
+    """A final window of ids as the sink takes it: ``{"start", "end", "value": count}``."""
+    return {**window, "value": window["value"].count(_SEP) - 1}
 
 
 def _judge(value: Any, key: Any, timestamp: int, headers: Any) -> Record:
