@@ -6,6 +6,7 @@ import os
 import statistics
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import redis
@@ -25,7 +26,7 @@ def run_latency(
     grace_s: int,
     rate: float = 100.0,
 ) -> dict[str, object]:
-    prefix = "bench:latency:"
+    prefix = f"bench:latency:{uuid.uuid4().hex[:8]}:"
     client = redis.Redis.from_url(redis_url)
     recorded = load_events(DATA / "recentchange-2026-06-20.sse")
     seen: dict[int, float] = {}

@@ -21,7 +21,7 @@ class ProcessorSettings(KafkaSettings):
     state_dir: str = Field("state", description="RocksDB state (rebuilt from changelogs)")
     metrics_port: int | None = Field(None, description="Prometheus /metrics; off when unset")
     commit_interval_seconds: float = Field(
-        1.0, gt=0, description="checkpoint period: how often final windows reach Redis"
+        0.5, gt=0, description="checkpoint period: how often final windows reach Redis"
     )
     session_timeout_seconds: float = Field(
         10.0,

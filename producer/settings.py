@@ -21,7 +21,7 @@ class ProducerSettings(KafkaSettings):
     )
     metrics_port: int | None = Field(None, description="Prometheus /metrics; off when unset")
     heartbeat_seconds: float = Field(
-        1.0, gt=0, description="time signal per partition, so quiet windows close"
+        0.25, gt=0, description="time signal per partition, so quiet windows close"
     )
     heartbeat_max_ahead_seconds: float = Field(
         5.0,
