@@ -24,10 +24,11 @@ that arrives after its window closed is not counted either; it is counted as ``l
 partition. The producer therefore writes a heartbeat to every partition every
 ``HEARTBEAT_SECONDS`` (0.25 s), stamped with the stream's event-time clock (see
 `producer.publisher`). With ``closing_strategy="partition"`` a heartbeat closes the due
-windows of *all* wikis in its partition, so a final result reaches Redis within about ``grace + heartbeat +
-commit interval`` (5.75 s by default) of the window's end even if that partition gets no events. The
-heartbeats are counted in a window of their own key, which the sink drops but reads as
-"this partition has finalized up to here" — the progress mark behind completeness.
+windows of *all* wikis in its partition, so a final result reaches Redis within about
+``grace + heartbeat + commit interval`` (5.75 s by default) of the window's end even if
+that partition gets no events. The heartbeats are counted in a window of their own key,
+which the sink drops but reads as "this partition has finalized up to here" — the
+progress mark behind completeness.
 
 **Exactly once.** The app runs with ``processing_guarantee="exactly-once"``: window
 state, dead letters and consumer offsets commit in one Kafka transaction; the Redis
