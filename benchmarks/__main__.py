@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 500_000)))
     parser.add_argument("--producer-events", type=int, default=100_000)
-    parser.add_argument("--latency-seconds", type=float, default=75.0)
+    parser.add_argument("--latency-seconds", type=float, default=120.0)
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["bytewax", "naive", "latency", "producer", "x2"]
     )
