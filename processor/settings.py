@@ -23,6 +23,12 @@ class ProcessorSettings(KafkaSettings):
     commit_interval_seconds: float = Field(
         0.5, gt=0, description="checkpoint period: how often final windows reach Redis"
     )
+    dedup_ids: int = Field(
+        4000,
+        ge=1,
+        le=100_000,
+        description="recent meta.ids each wiki's window checks copies against (>= MAX_IN_FLIGHT)",
+    )
     session_timeout_seconds: float = Field(
         10.0,
         ge=6,

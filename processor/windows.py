@@ -12,13 +12,14 @@
 Event time is the record timestamp, which the producer sets to ``meta.dt``.
 
 **Duplicates.** A copy of an event (the producer re-reads up to ``MAX_IN_FLIGHT``
-events after a crash; Wikimedia may send one twice) carries the same ``meta.id``,
+events after a crash; any writer may repeat one) carries the same ``meta.id``,
 ``server_name`` and ``meta.dt`` as the original, so it falls into the same window of the
-same key. The window therefore counts *distinct* ids (`add_id`) instead of keeping
-a separate id store: one state read and write per event, and the ids vanish with the
-window. A separate RocksDB id store with a TTL cost half the processor's time (a lookup,
-a write and a changelog record per event) and grew its memory for the whole run. A copy
-that arrives after its window closed is not counted either; it is counted as ``late``.
+same key, and closely follows it. The window therefore counts distinct ids and keeps its
+``DEDUP_IDS`` most recent ones (`RecentIds`) instead of a separate id store: one state
+read and write per event, and the ids vanish with the window. A separate RocksDB id
+store with a TTL cost half the processor's time (a lookup, a write and a changelog
+record per event) and grew its memory for the whole run. A copy that arrives after its
+window closed is not counted either; it is counted as ``late``.
 
 **Quiet partitions.** Quix closes a window only when a newer record reaches its
 partition. The producer therefore writes a heartbeat to every partition every
@@ -67,6 +68,7 @@ def count_windows(
     sink: BaseSink,
     window_ms: int,
     grace_ms: int,
+    dedup_ids: int,
 ) -> StreamingDataFrame:
     """Wire the whole pipeline onto ``sdf`` (a dataframe of the raw topic)."""
     records = sdf.apply(_judge, metadata=True)
@@ -85,9 +87,10 @@ def count_windows(
 
     counted = records.filter(lambda r: r[VERDICT] in _COUNTED)
     ids = counted.set_timestamp(lambda r, *_: r[TIME_MS]).apply(lambda r: r[EVENT_ID])
+    recent = RecentIds(dedup_ids)
     finals = (
         ids.tumbling_window(window_ms, grace_ms=grace_ms, name="distinct", on_late=_on_late)
-        .reduce(add_id, first_id)
+        .reduce(recent.add, recent.first)
         .final(closing_strategy="partition")
         .apply(distinct_count)
     )
@@ -95,37 +98,56 @@ def count_windows(
     return finals
 
 
-# The distinct ids of a window, as one string: "\n" + "".join(id + "\n" for each id).
-# Quix keeps a window's state as JSON and rewrites it on every update, and a string is
-# the form that JSON reads, writes and searches fastest; an exact "\nid\n" match is a
-# duplicate. The state grows by len(id) + 1 bytes per counted event (~37 for a meta.id)
-# and is deleted when the window closes. It is a plain `reduce` (the state is the
-# result) rather than an `Aggregator` whose result Quix would recompute, and count
-# separators in, on every update: the count is taken once, from the final window.
+class RecentIds:
+    """A window's count of distinct event ids, with the most recent ids to check against.
+
+    The state is ``[count, ids]``: ``ids`` is one string, ``"\n" + "".join(id + "\n")``
+    over the last ``keep`` ids counted, because Quix keeps a window's state as JSON and
+    rewrites it on every update, and a string is the form JSON reads, writes and
+    searches fastest; an exact ``"\nid\n"`` match is a duplicate.
+
+    Why only the recent ids: a copy follows its original closely. The producer re-reads
+    at most ``MAX_IN_FLIGHT`` events after a crash, so with ``keep`` at least that, every
+    such copy finds its original here. Bounding the ids bounds the cost of an update
+    (it copies the string) and the state's size: a Kafka changelog record is at most
+    1 MB, and a window of a busy wiki, or a long ``WINDOW_SECONDS``, would outgrow it.
+    For the same reason an id longer than 64 characters, or one containing the
+    separator, is replaced by its SHA-1 digest. A plain `reduce` rather than an
+    `Aggregator`: Quix recomputes an aggregator's result on every update.
+    """
+
+    def __init__(self, keep: int) -> None:
+        self.keep = keep
+
+    def first(self, event_id: str) -> list[Any]:
+        """The state of a window after its first record (a heartbeat's id is empty)."""
+        return self.add([0, _SEP], event_id)
+
+    def add(self, window: list[Any], event_id: str) -> list[Any]:
+        """``window`` with ``event_id`` counted, unless it is a recent one (a duplicate)."""
+        if not event_id:
+            return window
+        if len(event_id) > _MAX_ID or _SEP in event_id:
+            digest = hashlib.sha1(event_id.encode(), usedforsecurity=False).hexdigest()
+            event_id = "sha1:" + digest
+        count, ids = window
+        token = event_id + _SEP
+        if _SEP + token in ids:
+            _DUPLICATE.inc()
+            return window
+        ids += token
+        if count >= self.keep:
+            ids = ids[ids.index(_SEP, 1) :]  # forget the oldest
+        return [count + 1, ids]
+
+
 _SEP = "\n"
-
-
-def first_id(event_id: str) -> str:
-    """The state of a window after its first record (a heartbeat's id is empty)."""
-    return add_id(_SEP, event_id)
-
-
-def add_id(ids: str, event_id: str) -> str:
-    """``ids`` with ``event_id`` added, unless it is already there (then: a duplicate)."""
-    if not event_id:
-        return ids
-    if _SEP in event_id:  # so that ids can never run into each other
-        event_id = "sha1:" + hashlib.sha1(event_id.encode(), usedforsecurity=False).hexdigest()
-    token = event_id + _SEP
-    if _SEP + token in ids:
-        _DUPLICATE.inc()
-        return ids
-    return ids + token
+_MAX_ID = 64
 
 
 def distinct_count(window: dict[str, Any]) -> dict[str, Any]:
-    """A final window of ids as the sink takes it: ``{"start", "end", "value": count}``."""
-    return {**window, "value": window["value"].count(_SEP) - 1}
+    """A final window as the sink takes it: ``{"start", "end", "value": count}``."""
+    return {**window, "value": window["value"][0]}
 
 
 def _judge(value: Any, key: Any, timestamp: int, headers: Any) -> Record:

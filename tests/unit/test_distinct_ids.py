@@ -1,17 +1,18 @@
-"""The window aggregation: each event id counts once per window."""
+"""The window's reduce: each event id counts once, checked against the recent ids."""
 
 from functools import reduce
 
 from prometheus_client import REGISTRY
 
-from processor.windows import add_id, distinct_count, first_id
+from processor.windows import RecentIds, distinct_count
 
 
-def window(*ids: str) -> int:
+def window(*ids: str, keep: int = 100) -> int:
     """Feed ``ids`` through the window's reduce as Quix does, and return the final count."""
-    state = reduce(add_id, ids[1:], first_id(ids[0])) if ids else None
+    recent = RecentIds(keep)
+    state = reduce(recent.add, ids[1:], recent.first(ids[0]))
     final = distinct_count({"start": 0, "end": 30_000, "value": state})
-    assert final["start"] == 0 and final["end"] == 30_000
+    assert (final["start"], final["end"]) == (0, 30_000)
     return int(final["value"])
 
 
@@ -44,3 +45,20 @@ def test_ids_that_contain_the_separator_cannot_match_other_ids():
 
 def test_an_id_is_not_mistaken_for_part_of_a_longer_one():
     assert window("abc", "b", "ab", "bc") == 4
+
+
+def test_a_copy_is_caught_while_its_original_is_among_the_last_keep_ids():
+    ids = [f"id-{i}" for i in range(10)]
+    assert window(*ids, "id-6", keep=4) == 10  # 6, 7, 8, 9 are remembered
+    assert window(*ids, "id-5", keep=4) == 11  # 5 was forgotten: counted again
+
+
+def test_the_state_stays_bounded_however_long_the_window_or_its_ids():
+    recent = RecentIds(keep=1000)
+    state = recent.first("x" * 1_000_000)  # a hostile meta.id of 1 MB
+    for i in range(20_000):
+        state = recent.add(state, f"{i:036d}")
+    count, ids = state
+    assert count == 20_001
+    assert len(ids) <= 1000 * 37 + 1  # far below a changelog record's 1 MB
+    assert len(recent.first("y" * 65)[1]) == len("\nsha1:") + 40 + 1
