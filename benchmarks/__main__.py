@@ -21,7 +21,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.catchup import Result, run_bytewax, run_limit, run_naive, run_ours, verify
+from benchmarks.catchup import (
+    Result,
+    key_prefix,
+    run_bytewax,
+    run_limit,
+    run_naive,
+    run_ours,
+    verify,
+)
 from benchmarks.data import preload
 from benchmarks.latency import run_latency
 from benchmarks.producer_bench import run_producer
@@ -66,7 +74,7 @@ def main() -> None:
         rows.append(limit)
         console.print("wikipulse processor, 1 replica …")
         ours = run_ours(kafka, redis_url, topic, args.events, len(expected), 1, workdir, "x1")
-        report["x1_wrong_windows"] = verify(redis_url, "bench:x1:", expected)
+        report["x1_wrong_windows"] = verify(redis_url, key_prefix(topic, "x1"), expected)
         rows.append(ours)
         ours_x2 = None
         if "x2" not in args.skip:
@@ -75,7 +83,7 @@ def main() -> None:
                 kafka, redis_url, topic, args.events, len(expected), 2, workdir, "x2"
             )
             rows.append(ours_x2)
-            report["x2_wrong_windows"] = verify(redis_url, "bench:x2:", expected)
+            report["x2_wrong_windows"] = verify(redis_url, key_prefix(topic, "x2"), expected)
         naive = None
         if "naive" not in args.skip:
             console.print("naive Quix Streams …")
@@ -88,7 +96,9 @@ def main() -> None:
                 report["bytewax"] = outcome
             else:
                 rows.append(outcome)
-                report["bytewax_wrong_windows"] = verify(redis_url, "bench:bytewax:", expected)
+                report["bytewax_wrong_windows"] = verify(
+                    redis_url, key_prefix(topic, "bytewax"), expected
+                )
         if "producer" not in args.skip:
             console.print("producer …")
             produced, baseline = run_producer(
@@ -169,20 +179,24 @@ def main() -> None:
 
 
 def targets(report: dict[str, Any], ours: Result) -> list[dict[str, Any]]:
-    """Each target of issue 7 with what this run measured (x1 figures unless named)."""
+    """Each target of issue 7 with what this run measured (x1 figures unless named).
+
+    A throughput only counts when every window of that run was right.
+    """
+    exact = report.get("x1_wrong_windows") == 0
     found: list[dict[str, Any]] = [
         {
-            "target": "processor x1 ≥ 50 % of the limit (exactly-once)",
+            "target": "processor x1 ≥ 50 % of the limit (exactly-once, all windows exact)",
             "measured": report["ours_vs_limit"],
-            "met": report["ours_vs_limit"] >= 0.5,
+            "met": exact and report["ours_vs_limit"] >= 0.5,
         }
     ]
     if "ours_vs_naive" in report:
         found.append(
             {
-                "target": "processor x1 ≥ twice the naive Quix version",
+                "target": "processor x1 ≥ twice the naive Quix version (all windows exact)",
                 "measured": report["ours_vs_naive"],
-                "met": report["ours_vs_naive"] >= 2,
+                "met": exact and report["ours_vs_naive"] >= 2,
             }
         )
     latency = report.get("latency")

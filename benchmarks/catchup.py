@@ -48,6 +48,13 @@ class Result:
         }
 
 
+def key_prefix(topic: str, tag: str) -> str:
+    """Redis keys of one contender in one run: the topic is new for every run, so a
+    Redis reused across runs cannot hand a contender the finished windows of an earlier
+    run (which once made a replica look done the moment it started)."""
+    return f"bench:{topic}:{tag}:"
+
+
 def spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as handle:
         return subprocess.Popen(
@@ -70,7 +77,7 @@ def run_ours(
     tag: str,
 ) -> Result:
     """Our processor, exactly-once, until every window is in Redis' index of complete windows."""
-    prefix = f"bench:{tag}:"
+    prefix = key_prefix(topic, tag)
     env = {
         **os.environ,
         "KAFKA_BROKER_ADDRESS": kafka,
@@ -128,7 +135,7 @@ def run_naive(kafka: str, redis_url: str, topic: str, n: int, workdir: Path) -> 
         "KAFKA_BROKER_ADDRESS": kafka,
         "RAW_TOPIC": topic,
         "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": "bench:naive:",
+        "REDIS_KEY_PREFIX": key_prefix(topic, "naive"),
         "CONSUMER_GROUP": group,
         "STATE_DIR": str(workdir / "state-naive"),
     }
@@ -259,7 +266,7 @@ def run_bytewax(kafka: str, redis_url: str, topic: str, n: int, workdir: Path) -
         "KAFKA_BROKER_ADDRESS": kafka,
         "RAW_TOPIC": topic,
         "REDIS_URL": redis_url,
-        "REDIS_KEY_PREFIX": "bench:bytewax:",
+        "REDIS_KEY_PREFIX": key_prefix(topic, "bytewax"),
         "PYTHONPATH": str(ROOT),
     }
     start = time.monotonic()
