@@ -314,7 +314,10 @@ def test_the_pipeline_stays_exact_through(
                 for w, c in truth(payloads, window_ms).items()
                 if w + window_ms <= tail_start * 1000
             }
-            assert sum(sum(c.values()) for c in expected.values()) > count * 0.8
+            # the check covers the stream but for its last window (which may still be
+            # open when the tail begins) and a second of slack
+            checked = sum(sum(c.values()) for c in expected.values())
+            assert checked >= count - RATE * (window_ms / 1000 + 1), checked
             assert_index_matches_truth(pipe, client, expected, timeout=150)
             exact_after = time.time() - tail_start
 
