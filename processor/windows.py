@@ -38,7 +38,6 @@ writes before each commit are idempotent (see `processor.sink`).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -48,7 +47,7 @@ from quixstreams.sinks import BaseSink
 
 from processor import metrics
 from processor.records import EVENT_ID, RAW, REASON, TIME_MS, VERDICT, Record, Verdict, classify
-from wikipulse.events import HEARTBEAT_KEY, Event, Header, parse
+from wikipulse.events import HEARTBEAT_KEY, Event, Header, digest_id, parse
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +97,12 @@ def count_windows(
     return finals
 
 
+_SEP = "\n"
+_MAX_ID = 64
+
+
 class RecentIds:
-    """A window's count of distinct event ids, with the most recent ids to check against.
+    r"""A window's count of distinct event ids, with the most recent ids to check against.
 
     The state is ``[count, ids]``: ``ids`` is one string, ``"\n" + "".join(id + "\n")``
     over the last ``keep`` ids counted, because Quix keeps a window's state as JSON and
@@ -128,8 +131,7 @@ class RecentIds:
         if not event_id:
             return window
         if len(event_id) > _MAX_ID or _SEP in event_id:
-            digest = hashlib.sha1(event_id.encode(), usedforsecurity=False).hexdigest()
-            event_id = "sha1:" + digest
+            event_id = digest_id(event_id.encode())
         count, ids = window
         token = event_id + _SEP
         if _SEP + token in ids:
@@ -139,10 +141,6 @@ class RecentIds:
         if count >= self.keep:
             ids = ids[ids.index(_SEP, 1) :]  # forget the oldest
         return [count + 1, ids]
-
-
-_SEP = "\n"
-_MAX_ID = 64
 
 
 def distinct_count(window: dict[str, Any]) -> dict[str, Any]:

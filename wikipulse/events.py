@@ -106,12 +106,15 @@ def parse(data: bytes) -> Parsed:
     if isinstance(time_ms, str):
         return Invalid(time_ms)
     meta_id = meta.get("id")
-    if isinstance(meta_id, str) and meta_id:
-        event_id = meta_id
-    else:
-        event_id = "sha1:" + hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    event_id = meta_id if isinstance(meta_id, str) and meta_id else digest_id(data)
     assert isinstance(server_name, str)
     return Event(server_name, time_ms, event_id)
+
+
+def digest_id(data: bytes) -> str:
+    """A stand-in identity for ``data``: for events without ``meta.id``, and for ids the
+    processor's windows will not keep whole (see `processor.windows.RecentIds`)."""
+    return "sha1:" + hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
 def server_name_problem(server_name: Any) -> str | None:
