@@ -6,12 +6,11 @@ import os
 import statistics
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import redis
 
-from benchmarks.catchup import spawn
+from benchmarks.catchup import key_prefix, spawn
 from benchmarks.data import DATA
 from wikipulse.replay import ReplayServer, load_events
 
@@ -26,7 +25,7 @@ def run_latency(
     grace_s: int,
     rate: float = 100.0,
 ) -> dict[str, object]:
-    prefix = f"bench:latency:{uuid.uuid4().hex[:8]}:"
+    prefix = key_prefix(topic, "latency")
     client = redis.Redis.from_url(redis_url)
     recorded = load_events(DATA / "recentchange-2026-06-20.sse")
     seen: dict[int, float] = {}
