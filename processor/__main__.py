@@ -10,6 +10,7 @@ import time
 
 from confluent_kafka import KafkaException
 from pydantic import ValidationError
+from quixstreams.models.topics.exceptions import TopicNotFoundError
 
 from processor.app import build_app
 from processor.settings import ProcessorSettings
@@ -33,6 +34,9 @@ def main() -> None:
         app = build_app(settings)
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
         sys.exit(unusable("wikipulse-processor", settings, exc))
+    except TopicNotFoundError as exc:
+        waited = settings.kafka_startup_timeout_seconds
+        sys.exit(f"wikipulse-processor: {exc} (still, after {waited:.0f} s)")
     started = time.monotonic()
     try:
         app.run()  # handles SIGTERM/SIGINT: finishes the checkpoint, exits

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from quixstreams import Application
 from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models import TopicConfig
+from quixstreams.models.topics.exceptions import TopicNotFoundError
 
 from processor.keys import KeyLayout
 from processor.settings import ProcessorSettings
@@ -23,8 +25,28 @@ def build_app(settings: ProcessorSettings) -> Application:
     The raw topic is created here too (whichever service starts first creates it), and
     a new consumer group starts from the earliest retained record, so nothing produced
     before the processor joined is skipped.
+
+    Replicas starting together race to create the dead-letter and changelog topics.
+    Quix looks a topic up right after its creation request; when another replica's
+    request won a moment earlier, the broker may not list the topic yet and Quix raises
+    `TopicNotFoundError`. That is a start-up race, not a fault: the build is retried
+    (topic creation is idempotent) until ``KAFKA_STARTUP_TIMEOUT_SECONDS``.
     """
+    deadline = time.monotonic() + settings.kafka_startup_timeout_seconds
+    while True:
+        try:
+            return _build_app(settings)
+        except TopicNotFoundError as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.info("%s yet (another replica is creating it); retrying", exc)
+            time.sleep(0.5)
+
+
+def _build_app(settings: ProcessorSettings) -> Application:
     partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
+    # ours first: `ensure_topic` waits until the broker lists it, which Quix does not
+    ensure_topic(settings, settings.dlq_topic, partitions)
     topic_config = TopicConfig(
         num_partitions=partitions,
         replication_factor=settings.raw_topic_replication_factor,

@@ -131,6 +131,9 @@ def _ensure_topic_once(
         return partitions
     except KafkaException as exc:
         if exc.args and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            # another service created it a moment ago: the broker may not list it yet,
+            # and a client that looked it up now would be told it does not exist
+            _wait_for_leaders(admin, name)
             return _ensure_topic_once(admin, settings, name, partitions)
         raise
 
