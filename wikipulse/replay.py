@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import logging
 import re
+import signal
 import socket
 import threading
 import time
@@ -249,16 +250,29 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(body)
                 return
+            offset = resume_offset(last_id)
+            with server._cond:
+                end = len(server.log)
+            if offset < 0:  # no (usable) id: start at "now", as Wikimedia does
+                offset = end
+            elif offset > end:
+                # an id from before this server restarted, beyond what it has: serve from
+                # the nearest point it has, as Wikimedia serves a resume point it no
+                # longer or not yet holds, instead of keeping the client waiting for it
+                log.info(
+                    "Last-Event-ID offset %d is beyond the log (%d); serving from %d",
+                    offset - 1,
+                    end,
+                    end,
+                )
+                offset = end
+            log.info("client %r starts at offset %d", agent, offset)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Connection", "close")
             self.end_headers()
             self.close_connection = True
-            offset = resume_offset(last_id)
-            if offset < 0:  # no (usable) id: start at "now", as Wikimedia does
-                with server._cond:
-                    offset = len(server.log)
             with contextlib.suppress(OSError):
                 self._stream(offset, fault)
 
@@ -312,16 +326,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     events = load_events(args.file)
+    # SIGTERM ends it like Ctrl-C: as PID 1 in a container, a signal without a handler
+    # is ignored, and every `docker stop` would wait for its SIGKILL
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     server = ReplayServer(host=args.host, port=args.port, keepalive_seconds=args.keepalive)
     server.start()
     log.info("serving %d recorded events on %s", len(events), server.url)
     try:
-        server.play(events, args.rate, args.restamp, loop=args.loop)
-        threading.Event().wait()  # keep serving the log after a single pass
-    except KeyboardInterrupt:
-        pass
+        server.play(events, args.rate, args.restamp, loop=args.loop, stop=stop)
+        while not stop.wait(0.5):  # keep serving the log after a single pass
+            pass
     finally:
         server.stop()
+    log.info("stopped")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,18 @@
 """The replay server's wire format and resume rule match Wikimedia's."""
 
 import json
+import signal
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime
+
+import httpx
 
 from producer.sse import SseDecoder
 from tests.conftest import DATA
-from wikipulse.replay import frame, load_events, restamp, resume_offset
+from tests.pipeline import wait_for
+from wikipulse.replay import TOPIC, ReplayServer, frame, load_events, restamp, resume_offset
 
 
 def test_the_recorded_capture_yields_all_384_events_despite_no_final_blank_line():
@@ -33,3 +40,42 @@ def test_restamp_moves_meta_dt_and_timestamp_and_renews_ids_on_later_cycles():
     assert first["timestamp"] == int(when.timestamp())
     assert first["meta"]["id"] == json.loads(data)["meta"]["id"] != second["meta"]["id"]
     assert restamp(b"{broken", when, 3) == b"{broken"
+
+
+def test_an_id_beyond_the_log_is_served_from_the_newest_point_not_waited_for():
+    """A producer that outlived a restarted replay server must not wait for old offsets."""
+    with ReplayServer() as server:
+        server.extend([b'{"n": 0}', b'{"n": 1}'])
+        stale_id = json.dumps([{"topic": TOPIC, "partition": 0, "offset": 5000}])
+        headers = {"User-Agent": "WikiPulse-test/1 (tests)", "Last-Event-ID": stale_id}
+        with httpx.stream("GET", server.url, headers=headers, timeout=5) as response:
+            server.append(b'{"n": 2}')
+            decoder = SseDecoder()
+            for chunk in response.iter_bytes():
+                events = decoder.feed(chunk)
+                if events:
+                    break
+    assert [(e.data, resume_offset(e.id)) for e in events] == [(b'{"n": 2}', 3)]
+
+
+def test_sigterm_stops_the_replay_server_cleanly():
+    """As PID 1 in a container a process without a SIGTERM handler ignores it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "wikipulse.replay", "--port", str(port), "--rate", "100"]
+    process = subprocess.Popen([*command, "--file", str(DATA / "recentchange-2026-06-20.sse")])
+    try:
+        wait_for(lambda: _listening(port), 20, f"the replay server on port {port}")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0  # a handled SIGTERM, not death by signal (-15)
+    finally:
+        process.kill()
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+        return True
+    except OSError:
+        return False
