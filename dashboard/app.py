@@ -9,6 +9,7 @@ text. The front end is plain files under ``static/`` (no CDN, no build step).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -131,13 +132,29 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         health = await store.health()
         return PipelineHealth(**vars_of(health), window_seconds=settings.window_seconds)
 
+    started = time.monotonic()
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        """Liveness for orchestrators: 200 when Redis answers, 503 when it does not."""
+        """Health for orchestrators: 200 while complete windows keep arriving.
+
+        503 when Redis does not answer, and when the newest complete window ended more
+        than ``STALE_AFTER_SECONDS`` ago (or none arrived in that long since start-up):
+        a pipeline that stopped counting, e.g. a producer waiting on a dead stream, must
+        not look healthy just because every process is up.
+        """
         try:
-            await client.ping()
+            health = await store.health()
         except redis.RedisError as exc:
             return JSONResponse({"status": "unavailable", "redis": type(exc).__name__}, 503)
+        stale_after = settings.stale_after_seconds
+        age = health.newest_window_age_seconds
+        if age is None:
+            if time.monotonic() - started <= stale_after:
+                return JSONResponse({"status": "waiting"})
+            return JSONResponse({"status": "stale", "newest_window_age_seconds": None}, 503)
+        if age > stale_after:
+            return JSONResponse({"status": "stale", "newest_window_age_seconds": age}, 503)
         return JSONResponse({"status": "ok"})
 
     @app.get("/api/stream")

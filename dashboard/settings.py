@@ -14,3 +14,8 @@ class DashboardSettings(BaseSettings):
     window_seconds: int = Field(30, ge=1, description="the processor's window length")
     dashboard_host: str = Field("127.0.0.1", description="interface to listen on")
     dashboard_port: int = Field(8000, ge=1, le=65535, description="HTTP port")
+    stale_after_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="/healthz answers 503 when no complete window ended more recently",
+    )

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
@@ -80,11 +81,19 @@ def test_incomplete_windows_are_invisible(dashboard, redis_client, keys):
     assert httpx.get(f"{dashboard}/api/windows/{S1}").status_code == 404
 
 
+def recent_window() -> int:
+    """The start of the newest window that has already ended."""
+    now = int(time.time() * 1000)
+    return now - now % WINDOW - WINDOW
+
+
 def test_health_openapi_and_read_only(dashboard, redis_client, keys):
-    write_window(redis_client, keys, S1, {"en.wikipedia.org": 60})
+    assert httpx.get(f"{dashboard}/healthz").json() == {"status": "waiting"}
+    recent = recent_window()
+    write_window(redis_client, keys, recent, {"en.wikipedia.org": 60})
     health = httpx.get(f"{dashboard}/api/health").json()
-    assert health["newest_window"] == S1 and health["events_per_second"] == 2.0
-    assert health["newest_window_age_seconds"] > 0
+    assert health["newest_window"] == recent and health["events_per_second"] == 2.0
+    assert 0 < health["newest_window_age_seconds"] <= 30
     assert httpx.get(f"{dashboard}/healthz").json() == {"status": "ok"}
     spec = httpx.get(f"{dashboard}/openapi.json").json()
     assert {"/api/windows", "/api/windows/{start}", "/api/wikis/{server_name}/history"} <= set(
@@ -93,6 +102,25 @@ def test_health_openapi_and_read_only(dashboard, redis_client, keys):
     assert all(set(ops) == {"get"} for ops in spec["paths"].values())
     assert httpx.post(f"{dashboard}/api/windows").status_code == 405
     assert "script-src 'self'" in httpx.get(dashboard).headers["content-security-policy"]
+
+
+def test_health_turns_503_when_complete_windows_stop_arriving(services, names, redis_client):
+    """Every process may be up while nothing is counted: /healthz must say so."""
+    keys = KeyLayout(names.prefix)
+    settings = DashboardSettings(
+        redis_url=services.redis_url, redis_key_prefix=names.prefix, stale_after_seconds=1
+    )
+    with TestClient(create_app(settings)) as client:
+        wait_for(lambda: client.get("/healthz").status_code == 503, 10, "503 with no window")
+        assert client.get("/healthz").json() == {
+            "status": "stale",
+            "newest_window_age_seconds": None,
+        }
+        write_window(redis_client, keys, recent_window(), {"en.wikipedia.org": 1})
+        assert client.get("/healthz").status_code == 503  # it ended more than 1 s ago
+        settings_fresh = settings.model_copy(update={"stale_after_seconds": 3600})
+    with TestClient(create_app(settings_fresh)) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
 
 
 def test_new_windows_are_pushed_to_live_readers(dashboard, redis_client, keys):
