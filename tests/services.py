@@ -1,13 +1,17 @@
 """Where the integration tests get a real Kafka broker and a real Redis from.
 
-Each service is chosen on its own, in this order:
+``WIKIPULSE_TEST_SERVICES`` chooses the tier: ``auto`` (the default), ``env``,
+``docker`` or ``local``. With ``auto`` each service is chosen on its own, in this order:
 
 1. ``env``: ``KAFKA_BROKER_ADDRESS`` / ``REDIS_URL`` are set — use that server;
-2. ``docker``: a Docker engine answers — testcontainers with the official
-   ``apache/kafka`` image (KRaft) and the ``redis`` image;
+2. ``docker``: a Docker engine answers — testcontainers with ``KAFKA_IMAGE`` (default
+   the official ``apache/kafka``, KRaft) and ``REDIS_IMAGE`` (default ``redis``); when
+   the containers cannot start (no image, no registry), a warning says why and the
+   local tier takes over;
 3. ``local``: start the servers on free ports in a temporary folder with the same
    recipe as ``make services`` (``services/local.sh``), and stop them afterwards.
 
+A forced tier never falls back: ``docker`` fails when the containers cannot start.
 Never a mock: every integration test talks to one of these.
 """
 
@@ -19,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +31,24 @@ from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_SH = ROOT / "services" / "local.sh"
-KAFKA_IMAGE = "apache/kafka:4.1.1"
-REDIS_IMAGE = "redis:7.4-alpine"
+SELECTOR = "WIKIPULSE_TEST_SERVICES"
+DEFAULT_KAFKA_IMAGE = "apache/kafka:4.1.1"
+DEFAULT_REDIS_IMAGE = "redis:7.4-alpine"
 
 Source = Literal["env", "docker", "local"]
+TIERS = ("auto", "env", "docker", "local")
 
 
-def choose_source(env_value: str | None, docker_answers: Callable[[], bool]) -> Source:
+def choose_source(
+    env_value: str | None, docker_answers: Callable[[], bool], tier: str = "auto"
+) -> Source:
     """The selection rule for one service (docker is only asked when needed)."""
+    if tier not in TIERS:
+        raise ValueError(f"{SELECTOR}={tier!r}: expected one of {', '.join(TIERS)}")
+    if tier == "env" and not env_value:
+        raise ValueError(f"{SELECTOR}=env needs KAFKA_BROKER_ADDRESS and REDIS_URL")
+    if tier != "auto":
+        return tier  # type: ignore[return-value]
     if env_value:
         return "env"
     if docker_answers():
@@ -111,6 +126,7 @@ class Services:
 def provide(env: Mapping[str, str] | None = None) -> Iterator[Services]:
     """Yield a Kafka address and a Redis URL, started as needed, stopped afterwards."""
     env = os.environ if env is None else env
+    tier = env.get(SELECTOR, "auto") or "auto"
     cached: dict[str, bool] = {}
 
     def docker_ok() -> bool:
@@ -118,59 +134,131 @@ def provide(env: Mapping[str, str] | None = None) -> Iterator[Services]:
             cached["docker"] = docker_answers()
         return cached["docker"]
 
-    kafka_source = choose_source(env.get("KAFKA_BROKER_ADDRESS"), docker_ok)
-    redis_source = choose_source(env.get("REDIS_URL"), docker_ok)
+    kafka_source = choose_source(env.get("KAFKA_BROKER_ADDRESS"), docker_ok, tier)
+    redis_source = choose_source(env.get("REDIS_URL"), docker_ok, tier)
     with contextlib.ExitStack() as stack:
+        docker: tuple[str, str] | None = None
+        if "docker" in (kafka_source, redis_source):
+            try:
+                docker = _docker_servers(
+                    stack,
+                    kafka_image=env.get("KAFKA_IMAGE") or DEFAULT_KAFKA_IMAGE,
+                    redis_image=env.get("REDIS_IMAGE") or DEFAULT_REDIS_IMAGE,
+                )
+            except Exception as exc:
+                if tier == "docker":
+                    raise
+                warnings.warn(
+                    f"Docker answers but its containers did not start ({exc}); "
+                    f"using local servers (set {SELECTOR}=docker to make this an error)",
+                    stacklevel=1,
+                )
+                print(f"services: docker tier failed, local tier instead: {exc}", file=sys.stderr)
+                kafka_source = "local" if kafka_source == "docker" else kafka_source
+                redis_source = "local" if redis_source == "docker" else redis_source
         local: LocalServers | None = None
         if "local" in (kafka_source, redis_source):
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wp-svc-")))
             local = LocalServers(directory)
             stack.callback(local.stop)
             local.start()
-        kafka = {
-            "env": lambda: env["KAFKA_BROKER_ADDRESS"],
-            "docker": lambda: _docker_kafka(stack),
-            "local": lambda: f"127.0.0.1:{local.kafka_port}" if local else "",
-        }[kafka_source]()
-        redis_url = {
-            "env": lambda: env["REDIS_URL"],
-            "docker": lambda: _docker_redis(stack),
-            "local": lambda: f"redis://127.0.0.1:{local.redis_port}/0" if local else "",
-        }[redis_source]()
-        yield Services(kafka, redis_url, kafka_source, redis_source, local)
+        addresses: dict[Source, tuple[str, str]] = {
+            "env": (env.get("KAFKA_BROKER_ADDRESS", ""), env.get("REDIS_URL", "")),
+            "local": (
+                (f"127.0.0.1:{local.kafka_port}", f"redis://127.0.0.1:{local.redis_port}/0")
+                if local
+                else ("", "")
+            ),
+            "docker": docker or ("", ""),
+        }
+        yield Services(
+            addresses[kafka_source][0],
+            addresses[redis_source][1],
+            kafka_source,
+            redis_source,
+            local,
+        )
 
 
-def _docker_kafka(stack: contextlib.ExitStack) -> str:
+def _docker_servers(
+    stack: contextlib.ExitStack, kafka_image: str, redis_image: str
+) -> tuple[str, str]:
+    """Kafka and Redis containers, removed when ``stack`` closes; their addresses."""
+    from testcontainers.core.config import testcontainers_config
+
+    if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ and not _image_available(
+        testcontainers_config.ryuk_image
+    ):
+        # the reaper only removes containers of a crashed session; the stack removes
+        # them on every normal end, so tests need not fail where its image is missing
+        testcontainers_config.ryuk_disabled = True
+    return _docker_kafka(stack, kafka_image), _docker_redis(stack, redis_image)
+
+
+def _image_available(image: str) -> bool:
+    """Whether ``image`` is present, pulling it when a registry can be reached."""
+    import docker
+
+    client = docker.from_env(timeout=60)
+    try:
+        client.images.get(image)
+        return True
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        client.images.pull(image)
+        return True
+    except docker.errors.APIError:
+        return False
+
+
+def _docker_kafka(stack: contextlib.ExitStack, image: str) -> str:
+    """A KRaft broker whose host-side listener advertises the published port.
+
+    Two listeners, as in docker-compose.yml: ``PLAINTEXT`` for the tests on the host
+    (advertised as ``127.0.0.1:<published port>``) and ``BROKER`` for the broker's own
+    inter-broker traffic (``localhost:9094`` inside the container). With a single
+    listener the broker would try to reach itself at the host's published port, which
+    does not exist inside the container, and exactly-once transactions never complete.
+    """
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
+    if not _image_available(image):
+        raise RuntimeError(f"image {image} is neither present nor pullable")
     port = free_port()
     container: Any = (
-        DockerContainer(KAFKA_IMAGE)
+        DockerContainer(image)
         .with_bind_ports(9092, port)
         .with_envs(
             KAFKA_NODE_ID="1",
             KAFKA_PROCESS_ROLES="broker,controller",
-            KAFKA_LISTENERS="PLAINTEXT://:9092,CONTROLLER://:9093",
-            KAFKA_ADVERTISED_LISTENERS=f"PLAINTEXT://127.0.0.1:{port}",
+            KAFKA_LISTENERS="PLAINTEXT://:9092,BROKER://:9094,CONTROLLER://:9093",
+            KAFKA_ADVERTISED_LISTENERS=f"PLAINTEXT://127.0.0.1:{port},BROKER://localhost:9094",
+            KAFKA_INTER_BROKER_LISTENER_NAME="BROKER",
             KAFKA_CONTROLLER_LISTENER_NAMES="CONTROLLER",
-            KAFKA_LISTENER_SECURITY_PROTOCOL_MAP="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=(
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,BROKER:PLAINTEXT"
+            ),
             KAFKA_CONTROLLER_QUORUM_VOTERS="1@localhost:9093",
             KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR="1",
             KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR="1",
             KAFKA_TRANSACTION_STATE_LOG_MIN_ISR="1",
+            KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR="1",
+            KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR="1",
             KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS="0",
         )
-        .waiting_for(LogMessageWaitStrategy("Kafka Server started"))
+        .waiting_for(LogMessageWaitStrategy("Kafka Server started").with_startup_timeout(120))
     )
     stack.enter_context(container)
     return f"127.0.0.1:{port}"
 
 
-def _docker_redis(stack: contextlib.ExitStack) -> str:
+def _docker_redis(stack: contextlib.ExitStack, image: str) -> str:
     from testcontainers.community.redis import RedisContainer
 
-    container: Any = RedisContainer(REDIS_IMAGE)
+    if not _image_available(image):
+        raise RuntimeError(f"image {image} is neither present nor pullable")
+    container: Any = RedisContainer(image)
     stack.enter_context(container)
-    host = container.get_container_host_ip()
-    return f"redis://{host}:{container.get_exposed_port(6379)}/0"
+    return f"redis://127.0.0.1:{container.get_exposed_port(6379)}/0"

@@ -9,9 +9,11 @@ one fault while the stream plays, and then checks what a user relies on:
 * no service stayed down;
 * memory stayed bounded (peak RSS growth of each service process).
 
-The suite owns its Kafka and Redis (``services/local.sh`` on free ports), because two
-scenarios stop them. A live stream never stops, so after the scenario a thin "tail" of
-events keeps flowing while the checks run: the windows it touches are not checked. What
+The two scenarios that stop Kafka or Redis own theirs (``services/local.sh`` on free
+ports); the others run on the session's servers, whichever tier provides them (so
+``WIKIPULSE_TEST_SERVICES=docker`` runs them against containers). A live stream never
+stops, so after the scenario a thin "tail" of events keeps flowing while the checks run:
+the windows it touches are not checked. What
 each scenario observed is written to ``artifacts/faults/<scenario>.json``, which
 ``docs/reliability.md`` tabulates.
 """
@@ -81,7 +83,7 @@ class Run:
 
     pipe: Pipeline
     replay: ReplayServer
-    servers: LocalServers
+    servers: LocalServers | None  # only for the scenarios that stop a server
     processors: list[Service] = field(default_factory=list)
     producer: Service | None = None
     rss: dict[str, list[int]] = field(default_factory=dict)  # per process, in KiB
@@ -138,6 +140,7 @@ def kill_all_replicas(run: Run) -> None:
 
 def stop_redis_for_20_s(run: Run) -> None:
     time.sleep(4)
+    assert run.servers is not None
     run.servers.stop("redis")
     time.sleep(20)
     run.servers.start("redis")
@@ -145,6 +148,7 @@ def stop_redis_for_20_s(run: Run) -> None:
 
 def stop_kafka_for_20_s(run: Run) -> None:
     time.sleep(4)
+    assert run.servers is not None
     run.servers.stop("kafka")
     time.sleep(20)
     run.servers.start("kafka")
@@ -212,6 +216,7 @@ class Scenario:
     seconds: float = 12.0
     plan: tuple[Fault, ...] = ()  # what the SSE server does to successive connections
     hostile: bool = False
+    stops_servers: bool = False  # needs Kafka and Redis of its own
 
 
 SCENARIOS = [
@@ -230,8 +235,20 @@ SCENARIOS = [
         replicas=3,
         seconds=14,
     ),
-    Scenario("redis-outage", "Redis stopped for 20 s", stop_redis_for_20_s, seconds=30),
-    Scenario("kafka-outage", "Kafka broker stopped for 20 s", stop_kafka_for_20_s, seconds=30),
+    Scenario(
+        "redis-outage",
+        "Redis stopped for 20 s",
+        stop_redis_for_20_s,
+        seconds=30,
+        stops_servers=True,
+    ),
+    Scenario(
+        "kafka-outage",
+        "Kafka broker stopped for 20 s",
+        stop_kafka_for_20_s,
+        seconds=30,
+        stops_servers=True,
+    ),
     Scenario(
         "sse-disconnect",
         "SSE server closes the connection every 300 events",
@@ -268,13 +285,19 @@ SCENARIOS = [
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
 def test_the_pipeline_stays_exact_through(
-    scenario: Scenario, own: LocalServers, tmp_path: Path
+    scenario: Scenario, services: Services, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    services = Services(
-        f"127.0.0.1:{own.kafka_port}", f"redis://127.0.0.1:{own.redis_port}/0", "local", "local"
-    )
+    own: LocalServers | None = None
+    if scenario.stops_servers:
+        own = request.getfixturevalue("own")
+        services = Services(
+            f"127.0.0.1:{own.kafka_port}",
+            f"redis://127.0.0.1:{own.redis_port}/0",
+            "local",
+            "local",
+        )
     names = Names(f"{scenario.name}-{time.monotonic_ns() % 10**8}")
-    client = redis.Redis(port=own.redis_port)
+    client = redis.Redis.from_url(services.redis_url)
     with ReplayServer() as replay:
         pipe = Pipeline(services, names, tmp_path, sse_url=replay.url, overrides=ENV)
         run = Run(pipe, replay, own)
