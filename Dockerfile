@@ -1,8 +1,14 @@
-# syntax=docker/dockerfile:1
 # One image for every WikiPulse service; docker-compose.yml picks the command.
 # Dependencies come from the same lock file `make` installs (requirements.lock).
+#
+#   docker build -t wikipulse .                       the services (the default target)
+#   docker build --target replay -t wikipulse-replay .   plus the bundled recording
+#
+# PYTHON_IMAGE swaps the base (a mirror, or an offline stand-in: tests/docker/offline).
+# No `# syntax=` line: it would make BuildKit pull a frontend image before building.
+ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm
 
-FROM python:3.11.10-slim-bookworm AS build
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -16,12 +22,20 @@ COPY wikipulse ./wikipulse
 COPY dashboard ./dashboard
 RUN pip install --no-deps .
 
-FROM python:3.11.10-slim-bookworm
+FROM ${PYTHON_IMAGE} AS services
 RUN useradd --system --uid 10001 --create-home --home-dir /app wikipulse \
- && mkdir -p /app/state /app/data && chown wikipulse /app/state
+ && mkdir -p /app/state && chown wikipulse /app/state
 COPY --from=build /opt/venv /opt/venv
-COPY tests/data/recentchange-2026-06-20.sse /app/data/
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 STATE_DIR=/app/state
 WORKDIR /app
 USER wikipulse
 CMD ["wikipulse-processor"]
+
+# The offline replay server of `docker compose --profile replay`: the services image
+# plus the recording it serves (development data stays out of the services image).
+FROM services AS replay
+COPY tests/data/recentchange-2026-06-20.sse /app/data/
+CMD ["wikipulse-replay", "--file", "/app/data/recentchange-2026-06-20.sse", "--host", "0.0.0.0"]
+
+# The default target: what `docker build .` gives.
+FROM services

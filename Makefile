@@ -6,13 +6,19 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv run run-replay services services-down services-status services-clean \
-        test test-unit test-faults lint format lock bench clean
+        test test-unit test-faults test-docker lint format bench clean
+
+# The Docker tier: the Compose end-to-end test, the pipeline tests and one fault
+# scenario against testcontainers (tests/docker/engine.sh provides engine and images).
+DOCKER_TESTS := tests/docker tests/integration/test_pipeline.py \
+        'tests/faults/test_faults.py::test_the_pipeline_stays_exact_through[replica-sigkill]'
 
 help:
 	@echo "make run          services + producer + processor + dashboard (live Wikimedia stream)"
 	@echo "make run-replay   the same, fed by the bundled recording (offline)"
 	@echo "make test         every test, against real Kafka and Redis"
 	@echo "make test-faults  only the fault-injection suite (docs/reliability.md)"
+	@echo "make test-docker  docker compose up for real, and the testcontainers tier"
 	@echo "make lint         ruff + mypy"
 	@echo "make services     start Kafka and Redis only; make services-down stops them"
 
@@ -47,6 +53,12 @@ test: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps
 	@scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-docker
+
+test-docker: $(STAMP)
+	@PYTHON=$(PY) services/local.sh deps
+	@PYTHON=$(PY) tests/docker/engine.sh run \
+	  env WIKIPULSE_TEST_SERVICES=docker $(PY) -m pytest $(DOCKER_TESTS) $(PYTEST_ARGS)
 
 test-faults: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,12 +22,20 @@ DATA = Path(__file__).parent / "data"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts or "faults" in item.path.parts:
             item.add_marker(pytest.mark.integration)
         if "faults" in item.path.parts:
             item.add_marker(pytest.mark.faults)
+        if "docker" in item.path.parts:
+            item.add_marker(pytest.mark.docker)
+    if not os.environ.get("DOCKER_COMPOSE"):
+        # the Compose tests need what `make test-docker` provides (tests/docker/engine.sh)
+        docker = [item for item in items if "docker" in item.path.parts]
+        if docker:
+            config.hook.pytest_deselected(items=docker)
+            items[:] = [item for item in items if "docker" not in item.path.parts]
 
 
 @pytest.fixture(scope="session")

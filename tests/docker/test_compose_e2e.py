@@ -1,0 +1,272 @@
+"""`docker compose up` for real: the project's own docker-compose.yml, exact windows.
+
+Run through ``make test-docker`` (``tests/docker/engine.sh``), which provides a Docker
+engine, a Compose v2 command (``DOCKER_COMPOSE``) and images (official, or offline
+stand-ins where nothing can be pulled). The steps run in order on one stack, as a user
+would meet them, with the replay profile as the stream:
+
+1. ``--profile replay up -d --scale processor=3``: every complete window equals an
+   independent count of what the replay server served to the producer;
+2. one processor container SIGKILLed: no window missing, every one still exact;
+3. scaled 3 -> 1 -> 3: still exact, still no gap;
+4. ``down`` then ``up`` with the volumes kept: the windows finalized before are
+   unchanged and new ones arrive within a minute;
+5. ``down -v``: no container, network or volume of the project is left.
+
+Figures (build time, time from ``up`` to the first complete window, windows checked)
+are printed and written to ``artifacts/docker/compose-e2e.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from tests.conftest import ARTIFACTS
+from tests.pipeline import indexed_windows, truth, wait_for, window_counts
+from tests.services import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+WINDOW_SECONDS = 10  # short windows: a few minutes cover every step
+GRACE_SECONDS = 5
+REPLAY_TOPIC = "replay.recentchange"  # the topic named in the replay server's SSE ids
+PREFIX = "wikipulse:"  # REDIS_KEY_PREFIX in docker-compose.yml
+
+
+@dataclass
+class Stack:
+    """One Compose project of docker-compose.yml, with free host ports."""
+
+    project: str
+    env: dict[str, str]
+    figures: dict[str, object] = field(default_factory=dict)
+
+    def compose(self, *args: str, timeout: float = 900, check: bool = True) -> str:
+        command = [*shlex.split(self.env["DOCKER_COMPOSE"]), "-p", self.project]
+        command += ["--profile", "replay", *args]
+        result = subprocess.run(
+            command, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        if check:
+            assert result.returncode == 0, f"{shlex.join(command)}\n{result.stdout}{result.stderr}"
+        return result.stdout
+
+    def containers(self, service: str) -> list[str]:
+        return self.compose("ps", "-q", service).split()
+
+    def logs(self, service: str) -> str:
+        return self.compose("logs", "--no-color", service)
+
+    @property
+    def redis(self) -> redis.Redis:
+        return redis.Redis(port=int(self.env["REDIS_HOST_PORT"]))
+
+    def port(self, name: str) -> int:
+        return int(self.env[name])
+
+
+def docker(*args: str) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"docker {' '.join(args)}\n{result.stderr}"
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    if not os.environ.get("DOCKER_COMPOSE"):
+        pytest.fail("run through `make test-docker`: it provides the engine, Compose and images")
+    env = {
+        **os.environ,
+        "WINDOW_SECONDS": str(WINDOW_SECONDS),
+        "GRACE_SECONDS": str(GRACE_SECONDS),
+        **{
+            name: str(free_port())
+            for name in (
+                "KAFKA_HOST_PORT",
+                "REDIS_HOST_PORT",
+                "DASHBOARD_HOST_PORT",
+                "REPLAY_HOST_PORT",
+            )
+        },
+    }
+    built = Stack(f"wikipulse-e2e-{os.getpid()}", env)
+    try:
+        yield built
+    finally:
+        built.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
+        folder = ARTIFACTS / "docker"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "compose-e2e.json").write_text(json.dumps(built.figures, indent=2) + "\n")
+        print(f"\ncompose end-to-end figures: {json.dumps(built.figures)}")
+
+
+# ---------------------------------------------------------------- reading the results
+
+
+def complete_windows(stack: Stack) -> dict[int, Counter[str]]:
+    """Every window in the index, with its leaderboard."""
+    client = stack.redis
+    try:
+        return {w: window_counts(client, PREFIX, w) for w in indexed_windows(client, PREFIX)}
+    finally:
+        client.close()
+
+
+def first_offset(stack: Stack) -> int:
+    """The first replay offset served to the producer, from the replay server's log."""
+    for line in stack.logs("replay").splitlines():
+        if "starts at offset" in line and "ground truth" not in line:
+            return int(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"the producer never connected:\n{stack.logs('replay')[-2000:]}")
+
+
+def served_since(stack: Stack, offset: int, until_ms: int) -> list[bytes]:
+    """What the replay server serves from ``offset`` on, read with the standard library
+    only, up to the first event stamped at or after ``until_ms``."""
+    last_id = json.dumps([{"topic": REPLAY_TOPIC, "partition": 0, "offset": offset - 1}])
+    headers = {"User-Agent": "WikiPulse-e2e/1 (ground truth)", "Last-Event-ID": last_id}
+    url = f"http://127.0.0.1:{stack.port('REPLAY_HOST_PORT')}/v2/stream/recentchange"
+    payloads: list[bytes] = []
+    buffer = b""
+    with httpx.stream("GET", url, headers=headers, timeout=30) as response:
+        for chunk in response.iter_bytes():
+            buffer += chunk
+            *frames, buffer = buffer.split(b"\n\n")
+            for frame in frames:
+                data = b"\n".join(
+                    line[6:] for line in frame.split(b"\n") if line.startswith(b"data: ")
+                )
+                payloads.append(data)
+                try:
+                    stamped = json.loads(data)["meta"]["dt"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if _ms(stamped) >= until_ms:
+                    return payloads
+    raise AssertionError("the replay stream ended")
+
+
+def _ms(iso: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def assert_exact_and_gapless(stack: Stack, since: int = 0) -> int:
+    """Every complete window from ``since`` on equals the independent count, and no
+    window is missing between the first and the last; returns how many were checked."""
+    window_ms = WINDOW_SECONDS * 1000
+    have = {w: c for w, c in complete_windows(stack).items() if w >= since}
+    assert have, "no complete window"
+    newest = max(have)
+    payloads = served_since(stack, first_offset(stack), newest + window_ms + 1000)
+    expected = truth(payloads, window_ms)
+    first_served = min(expected)
+    checked = {w: c for w, c in have.items() if w >= first_served}
+    for start, counts in sorted(checked.items()):
+        assert counts == expected.get(start, Counter()), f"window {start} is not exact"
+    starts = sorted(checked)
+    gaps = [s for s in range(starts[0], starts[-1], window_ms) if s not in checked]
+    assert not gaps, f"windows missing from the index: {gaps}"
+    return len(checked)
+
+
+def wait_for_new_windows(stack: Stack, after: int, count: int, timeout: float) -> None:
+    wait_for(
+        lambda: len([w for w in complete_windows(stack) if w > after]) >= count,
+        timeout,
+        lambda: f"{count} complete windows after {after}\n{stack.logs('processor')[-3000:]}",
+        interval=1.0,
+    )
+
+
+# ---------------------------------------------------------------- the steps
+
+
+def test_1_up_with_three_processors_gives_exact_windows(stack: Stack) -> None:
+    began = time.monotonic()
+    stack.compose("build")
+    stack.figures["build_seconds"] = round(time.monotonic() - began, 1)
+    began = time.monotonic()
+    stack.compose("up", "-d", "--scale", "processor=3", "--wait", "--wait-timeout", "300")
+    stack.figures["up_seconds"] = round(time.monotonic() - began, 1)
+    wait_for(lambda: complete_windows(stack), 240, lambda: stack.logs("processor")[-4000:], 0.5)
+    stack.figures["seconds_from_up_to_first_window"] = round(time.monotonic() - began, 1)
+    assert len(stack.containers("processor")) == 3
+    wait_for_new_windows(stack, min(complete_windows(stack)), 4, 120)
+    stack.figures["windows_checked_after_up"] = assert_exact_and_gapless(stack)
+
+    # what the dashboard shows is what Redis holds, on the host port published on 127.0.0.1
+    dashboard = f"http://127.0.0.1:{stack.port('DASHBOARD_HOST_PORT')}"
+    newest = httpx.get(f"{dashboard}/api/windows?limit=1", timeout=10).json()[0]
+    assert newest["total"] == sum(complete_windows(stack)[newest["start"]].values())
+    assert httpx.get(f"{dashboard}/healthz", timeout=10).json() == {"status": "ok"}
+
+
+def test_2_a_sigkilled_processor_loses_no_window(stack: Stack) -> None:
+    victim = stack.containers("processor")[1]
+    before = max(complete_windows(stack))
+    docker("kill", "--signal", "KILL", victim)
+    state = json.loads(docker("inspect", "--format", "{{json .State}}", victim))
+    assert state["ExitCode"] == 137 and not state["Running"], state  # died by SIGKILL
+    wait_for_new_windows(stack, before, 4, 180)
+    stack.figures["windows_checked_after_sigkill"] = assert_exact_and_gapless(stack)
+
+
+def test_3_scaling_3_to_1_to_3_stays_exact(stack: Stack) -> None:
+    stack.compose("up", "-d", "--scale", "processor=1", "--no-recreate", "processor")
+    assert len(stack.containers("processor")) == 1
+    wait_for_new_windows(stack, max(complete_windows(stack)), 3, 180)
+    stack.compose("up", "-d", "--scale", "processor=3", "--no-recreate", "processor")
+    assert len(stack.containers("processor")) == 3
+    wait_for_new_windows(stack, max(complete_windows(stack)), 3, 180)
+    stack.figures["windows_checked_after_scaling"] = assert_exact_and_gapless(stack)
+
+
+def test_4_processors_start_together_without_a_failure(stack: Stack) -> None:
+    """Three replicas on a fresh broker race to create the same topics; none may fail
+    (a restart policy would hide it) and none may restart."""
+    logs = stack.logs("processor")
+    assert "Traceback" not in logs and "the processor failed" not in logs, logs[-4000:]
+    for container in stack.containers("processor"):
+        assert docker("inspect", "--format", "{{.RestartCount}}", container) == "0"
+
+
+def test_5_down_and_up_keeps_finalized_windows_and_counting_resumes(stack: Stack) -> None:
+    before = complete_windows(stack)
+    stack.compose("down", "--timeout", "30")
+    began = time.monotonic()
+    stack.compose("up", "-d", "--scale", "processor=3", "--wait", "--wait-timeout", "300")
+    wait_for_new_windows(stack, max(before), 1, 60 + time.monotonic() - began)
+    stack.figures["seconds_from_up_to_new_window_after_restart"] = round(
+        time.monotonic() - began, 1
+    )
+    after = complete_windows(stack)
+    assert {w: after.get(w) for w in before} == before
+
+
+def test_6_the_replay_server_stops_on_sigterm_at_once(stack: Stack) -> None:
+    (replay,) = stack.containers("replay")
+    began = time.monotonic()
+    stack.compose("stop", "--timeout", "20", "replay")
+    stack.figures["replay_stop_seconds"] = round(time.monotonic() - began, 1)
+    assert docker("inspect", "--format", "{{.State.ExitCode}}", replay) == "0"  # not SIGKILL
+
+
+def test_7_down_v_leaves_nothing_behind(stack: Stack) -> None:
+    stack.compose("down", "-v", "--timeout", "30")
+    label = f"label=com.docker.compose.project={stack.project}"
+    assert docker("ps", "-aq", "--filter", label) == ""
+    assert docker("network", "ls", "-q", "--filter", label) == ""
+    assert docker("volume", "ls", "-q", "--filter", label) == ""
