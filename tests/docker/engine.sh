@@ -80,8 +80,9 @@ choose_images() {
     export KAFKA_IMAGE="$kafka" REDIS_IMAGE="$redis" PYTHON_IMAGE="$python"
   else
     say "the images cannot be pulled here: using offline stand-ins (tests/docker/offline)"
-    local line
-    while IFS= read -r line; do export "${line?}"; done < <(PYTHON="$PYTHON" "$here/offline/build.sh")
+    local built line
+    built="$(PYTHON="$PYTHON" "$here/offline/build.sh")" || die "building the offline stand-ins failed"
+    while IFS= read -r line; do export "${line?}"; done <<<"$built"
   fi
   say "images: $KAFKA_IMAGE, $REDIS_IMAGE, base $PYTHON_IMAGE"
   if [ -z "${TESTCONTAINERS_RYUK_DISABLED:-}" ] && ! pullable "${RYUK_CONTAINER_IMAGE:-testcontainers/ryuk:0.8.1}"; then

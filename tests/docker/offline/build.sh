@@ -54,7 +54,7 @@ base() {
     rm -rf "$dir"
   fi
   say "importing $BASE"
-  docker import -q "$tarball" "$BASE" >/dev/null
+  docker import "$tarball" "$BASE" >/dev/null || die "docker import of $tarball failed"
 }
 
 python_image() {
