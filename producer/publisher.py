@@ -60,15 +60,22 @@ class EventClock:
     A connection that stalls without closing looks exactly like a quiet stream until the
     read timeout fires, so the clock also runs at most ``max_ahead_ms`` past the newest
     event. Kept at or below the processor's grace, events held up by a stall still count
-    when they arrive; the price is that a stream quiet for longer than that leaves its
-    last window open until the next event.
+    when they arrive.
+
+    Only evidence that nothing was pending lets it run further (`vouch`): a keep-alive
+    comment received after the newest event, or a reconnect with ``Last-Event-ID`` that
+    delivered nothing newer. As of the moment vouched for, the stream was quiet, so the
+    clock may run to that moment (plus ``max_ahead_ms``, for what may be stalled since),
+    and a quiet stream's last window closes.
     """
 
     def __init__(self, max_ahead_ms: int | None = None) -> None:
         self._max_ahead_ms = max_ahead_ms
         self._lock = threading.Lock()
         self._newest_ms: int | None = None
-        self._seen_at = 0.0
+        self._seen_at = 0.0  # when extrapolation (re)started: newest event, connect, unhold
+        self._observed_at = 0.0  # when the newest event was read
+        self._quiet_at = 0.0  # the latest moment known to have had nothing pending
         self._live = False
         self._held = False
 
@@ -76,7 +83,13 @@ class EventClock:
         with self._lock:
             if self._newest_ms is None or time_ms > self._newest_ms:
                 self._newest_ms = time_ms
+                self._observed_at = time.monotonic()
             self._seen_at = time.monotonic()
+
+    def vouch(self, quiet_at: float) -> None:
+        """Nothing newer than the newest event was pending at ``quiet_at`` (monotonic)."""
+        with self._lock:
+            self._quiet_at = max(self._quiet_at, quiet_at)
 
     def set_live(self, live: bool) -> None:
         with self._lock:
@@ -97,10 +110,14 @@ class EventClock:
         with self._lock:
             if not self._live or self._held or self._newest_ms is None:
                 return None
-            ahead = int((time.monotonic() - self._seen_at) * 1000)
+            now = time.monotonic()
+            ahead = now - self._seen_at
             if self._max_ahead_ms is not None:
-                ahead = min(ahead, self._max_ahead_ms)
-            return self._newest_ms + ahead
+                ahead = min(ahead, self._max_ahead_ms / 1000)
+                if self._quiet_at > self._observed_at:
+                    vouched = self._quiet_at - self._observed_at + self._max_ahead_ms / 1000
+                    ahead = max(ahead, min(now - self._observed_at, vouched))
+            return self._newest_ms + int(ahead * 1000)
 
 
 class Publisher:

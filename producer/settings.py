@@ -31,6 +31,11 @@ class ProducerSettings(KafkaSettings):
     read_timeout_seconds: float = Field(
         30.0, gt=0, description="no byte for this long means a dead connection"
     )
+    quiet_probe_seconds: float = Field(
+        3.0,
+        gt=0,
+        description="a reconnect that delivers nothing newer within this long proves quiet",
+    )
     connect_timeout_seconds: float = Field(10.0, gt=0)
     backoff_initial_seconds: float = Field(1.0, gt=0)
     backoff_max_seconds: float = Field(60.0, gt=0)

@@ -32,13 +32,15 @@ class SseDecoder:
 
     ``last_event_id`` follows the spec: an ``id`` field sets it and it carries over to
     later events that have none. ``retry_ms`` is the server's latest ``retry`` field.
-    ``lines`` counts every line including ``:`` comments, so keep-alives show life.
+    ``lines`` counts every line including ``:`` comments, so keep-alives show life;
+    ``comments`` counts the comments alone: a server sends them when it has nothing else.
     """
 
     def __init__(self, last_event_id: str | None = None, max_event_bytes: int = 4 << 20) -> None:
         self.last_event_id = last_event_id
         self.retry_ms: int | None = None
         self.lines = 0
+        self.comments = 0
         self._max = max_event_bytes
         self._buf = bytearray()
         self._data: list[bytes] = []
@@ -106,6 +108,7 @@ class SseDecoder:
         if not line:
             return self._dispatch()
         if line[0] == 0x3A:  # ':' comment, e.g. a keep-alive
+            self.comments += 1
             return None
         field, sep, value = line.partition(b":")
         if sep and value.startswith(b" "):

@@ -5,6 +5,13 @@ Every (re)connect sends ``Last-Event-ID`` = the newest event Kafka has acknowled
 repeats events. Reconnects back off exponentially with jitter, honour the server's
 ``retry:`` field and ``Retry-After`` on 429/503, and are logged with their reason.
 Wikimedia allows two connections per IP: run one producer, never scale it.
+
+Proof of quiet (`EventClock.vouch`): heartbeats may close a quiet stream's last window
+only on evidence that nothing is pending. A ``:`` keep-alive comment is such evidence
+(a server sends it when it has nothing else). A server that sends nothing while quiet,
+as Wikimedia, is probed: the read timeout ends the silent connection, and when the
+reconnect with ``Last-Event-ID`` delivers nothing newer within ``quiet_probe_seconds``,
+the stream was quiet as of the reconnect's request.
 """
 
 from __future__ import annotations
@@ -134,6 +141,17 @@ class StreamReader:
         if resume_id is not None:
             headers["Last-Event-ID"] = resume_id
         delivered = 0
+        clock = self.publisher.clock
+        requested_at, newest_before = time.monotonic(), clock.newest_ms
+
+        def quiet_if_nothing_newer() -> None:
+            # the reader waits on the socket (not on Kafka, with events unread behind
+            # it) and has read nothing newer: the server had nothing newer to send
+            if self.interruptible.now and clock.newest_ms == newest_before:
+                clock.vouch(requested_at)
+
+        probe = threading.Timer(self.settings.quiet_probe_seconds, quiet_if_nothing_newer)
+        probe.daemon = True
         self.interruptible.now = True
         try:
             with self.client.stream("GET", self.settings.sse_url, headers=headers) as response:
@@ -146,7 +164,9 @@ class StreamReader:
                     )
                 log.info("connected to %s (Last-Event-ID %s)", self.settings.sse_url, resume_id)
                 decoder = SseDecoder(resume_id, max_event_bytes=self.settings.max_event_bytes)
-                self.publisher.clock.set_live(True)
+                clock.set_live(True)
+                if resume_id is not None:
+                    probe.start()  # nothing newer within the probe time: quiet
                 chunks = response.iter_bytes()
                 while True:
                     self.interruptible.now = True
@@ -156,9 +176,12 @@ class StreamReader:
                         break
                     metrics.BYTES.inc(len(chunk))
                     received_ms = int(time.time() * 1000)
+                    comments = decoder.comments
                     events = decoder.feed(chunk)
                     for event in events:
                         self.publisher.publish(event, received_ms)
+                    if decoder.comments > comments:  # a keep-alive: nothing was pending
+                        clock.vouch(time.monotonic())
                     delivered += len(events)
                     self.events_read += len(events)
                     self.server_retry = (
@@ -173,6 +196,7 @@ class StreamReader:
                         raise Stopped
                     self._log_progress()
         finally:
+            probe.cancel()
             self.interruptible.now = False
         return delivered
 

@@ -51,3 +51,42 @@ def test_a_silent_connection_moves_the_clock_at_most_max_ahead_past_the_newest_e
     clock.observe(1_000_100)
     now = clock.now_ms()
     assert now is not None and 1_000_100 <= now <= 1_000_130
+
+
+def test_evidence_of_quiet_lets_the_clock_run_past_max_ahead_to_that_moment():
+    """A keep-alive (or an empty reconnect) at some moment proves nothing was pending
+    then: the clock may run to that moment, plus max_ahead for what may stall after."""
+    clock = EventClock(max_ahead_ms=30)
+    clock.set_live(True)
+    clock.observe(1_000_000)
+    time.sleep(0.2)
+    assert clock.now_ms() == 1_000_030  # silence alone: stall guard
+    clock.vouch(time.monotonic())  # ~200 ms after the newest event, nothing pending
+    now = clock.now_ms()
+    assert now is not None and 1_000_200 <= now <= 1_000_200 + 30 + 20
+    time.sleep(0.2)
+    later = clock.now_ms()
+    assert later is not None and later <= 1_000_200 + 30 + 20  # no further without news
+
+
+def test_evidence_from_before_the_newest_event_says_nothing_about_after_it():
+    clock = EventClock(max_ahead_ms=30)
+    clock.set_live(True)
+    clock.vouch(time.monotonic())
+    time.sleep(0.01)
+    clock.observe(1_000_000)
+    time.sleep(0.1)
+    assert clock.now_ms() == 1_000_030
+
+
+def test_evidence_of_quiet_does_not_run_the_clock_while_disconnected_or_held():
+    clock = EventClock(max_ahead_ms=30)
+    clock.set_live(True)
+    clock.observe(1_000_000)
+    time.sleep(0.1)
+    clock.vouch(time.monotonic())
+    clock.hold(True)
+    assert clock.now_ms() is None
+    clock.hold(False)
+    clock.set_live(False)
+    assert clock.now_ms() is None
