@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
@@ -52,10 +53,11 @@ class Service:
         return self
 
     def kill(self) -> None:
-        """SIGKILL: no flush, no commit, no goodbye."""
+        """SIGKILL: no flush, no commit, no goodbye (and it must have died of it)."""
         assert self.process is not None
+        assert self.process.poll() is None, f"{self.module} had already exited"
         self.process.kill()
-        self.process.wait(10)
+        assert self.process.wait(10) == -signal.SIGKILL, self.process.returncode
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM and wait; returns the exit code."""
@@ -213,6 +215,18 @@ def rss_kib(pid: int) -> int:
 
 
 # ---------------------------------------------------------------- reading results
+
+
+def metric(service: Service, name: str, label: str = "") -> float:
+    """The sum of a metric's samples (those whose labels contain ``label``), read from
+    the running service's ``/metrics`` (it needs ``METRICS_PORT``)."""
+    port = service.env["METRICS_PORT"]
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if line.startswith((name + "{", name + " ")) and label in line
+    )
 
 
 def indexed_windows(client: redis.Redis, prefix: str) -> list[int]:

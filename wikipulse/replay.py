@@ -106,12 +106,18 @@ class Fault:
 
 @dataclass
 class Connection:
-    """What a client sent when it connected (tests assert on it)."""
+    """What a client sent when it connected, and what it got (tests assert on it).
+
+    ``fault`` is the planned fault this connection got, and ``fault_at`` when the server
+    began it (monotonic): a test proves its fault happened from these.
+    """
 
     last_event_id: str | None
     user_agent: str | None
     status: int
     at: float = field(default_factory=time.monotonic)
+    fault: Fault | None = None
+    fault_at: float | None = None
 
 
 @dataclass
@@ -240,7 +246,10 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 status = 403
             elif fault is not None and fault.kind == "status":
                 status = fault.code
-            server.connections.append(Connection(last_id, agent, status))
+            connection = Connection(last_id, agent, status, fault=fault)
+            if fault is not None and fault.kind == "status":
+                connection.fault_at = connection.at
+            server.connections.append(connection)
             if status != 200:
                 self.send_response(status)
                 if fault is not None and fault.retry_after is not None:
@@ -274,16 +283,16 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.close_connection = True
             with contextlib.suppress(OSError):
-                self._stream(offset, fault)
+                self._stream(offset, fault, connection)
 
-        def _stream(self, offset: int, fault: Fault | None) -> None:
+        def _stream(self, offset: int, fault: Fault | None, connection: Connection) -> None:
             limit = fault.after if fault is not None else None  # events before the fault
             sent = 0
             idle_since = time.monotonic()
             while not server._closed.is_set():
                 if limit is not None and sent >= limit:
                     assert fault is not None
-                    self._fault(fault, offset)
+                    self._fault(fault, offset, connection)
                     return
                 if not server._wait_for(offset, timeout=0.2):
                     ka = server.keepalive_seconds
@@ -301,7 +310,8 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 sent += len(batch)
                 idle_since = time.monotonic()
 
-        def _fault(self, fault: Fault, offset: int) -> None:
+        def _fault(self, fault: Fault, offset: int, connection: Connection) -> None:
+            connection.fault_at = time.monotonic()
             if fault.kind == "truncate" and server._wait_for(offset, timeout=5):
                 whole = frame(offset, server.log[offset])
                 self.wfile.write(whole[: len(whole) // 2])
