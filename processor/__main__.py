@@ -6,13 +6,16 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 
 from confluent_kafka import KafkaException
 from pydantic import ValidationError
+from quixstreams.exceptions.assignment import PartitionAssignmentError
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
 from processor.app import build_app
+from processor.metrics import RESTARTS_IN_A_ROW
 from processor.settings import ProcessorSettings
 from wikipulse.kafka import unusable
 from wikipulse.observability import serve_metrics, setup_logging
@@ -21,6 +24,8 @@ log = logging.getLogger("processor")
 
 #: Consecutive restarts so far, carried across `os.execv` to grow the back-off.
 RESTARTS_ENV = "WIKIPULSE_PROCESSOR_RESTARTS"
+#: A run this long ends a series of restarts (and resets the back-off and the gauge).
+HEALTHY_AFTER_SECONDS = 60.0
 
 
 def main() -> None:
@@ -38,8 +43,18 @@ def main() -> None:
         waited = settings.kafka_startup_timeout_seconds
         sys.exit(f"wikipulse-processor: {exc} (still, after {waited:.0f} s)")
     started = time.monotonic()
+    in_a_row = int(os.environ.get(RESTARTS_ENV, "-1")) + 1
+    RESTARTS_IN_A_ROW.set(in_a_row)
+    healthy = threading.Timer(HEALTHY_AFTER_SECONDS, RESTARTS_IN_A_ROW.set, args=(0,))
+    healthy.daemon = True
+    healthy.start()
     try:
         app.run()  # handles SIGTERM/SIGINT: finishes the checkpoint, exits
+    except PartitionAssignmentError as exc:
+        # a start-up race (a just-created changelog topic still electing its leader),
+        # not a fault: one line, no stack trace
+        log.warning("the processor could not take its partitions yet: %s", exc)
+        restart(time.monotonic() - started)
     except Exception:
         log.exception("the processor failed; the last checkpoint is where it resumes")
         restart(time.monotonic() - started)
@@ -55,7 +70,7 @@ def restart(ran_for: float) -> None:
     than a new `Application` in this one, so no half-closed consumer, producer or
     RocksDB handle survives. A SIGTERM during the back-off just exits.
     """
-    attempt = int(os.environ.get(RESTARTS_ENV, "-1")) + 1 if ran_for < 60 else 0
+    attempt = int(os.environ.get(RESTARTS_ENV, "-1")) + 1 if ran_for < HEALTHY_AFTER_SECONDS else 0
     delay = min(30.0, 2.0**attempt)
     log.warning("restarting in %.0f s (restart %d in a row)", delay, attempt + 1)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

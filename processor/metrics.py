@@ -25,3 +25,7 @@ CLOSED_UNTIL = Gauge(
     "end of the newest window this replica finalized, per partition",
     ["partition"],
 )
+RESTARTS_IN_A_ROW = Gauge(
+    "wikipulse_processor_restarts_in_a_row",
+    "times the processor started over after a failure without a healthy minute in between",
+)

@@ -7,8 +7,12 @@ import signal
 import time
 
 import pytest
+from prometheus_client import generate_latest
+from quixstreams.exceptions.assignment import PartitionAssignmentError
 
 import processor.__main__ as entry
+from processor.metrics import RESTARTS_IN_A_ROW
+from wikipulse import health
 
 
 class FailingApp:
@@ -43,3 +47,32 @@ def test_repeated_quick_failures_back_off_up_to_30_seconds(captured, monkeypatch
     monkeypatch.setenv(entry.RESTARTS_ENV, "9")
     entry.main()
     assert captured["slept"] == 30.0
+
+
+def test_restarts_in_a_row_are_a_metric_the_healthcheck_turns_red_on(captured, monkeypatch):
+    """A processor that starts over in the same container is invisible to a restart
+    policy: /metrics says how often in a row, and the healthcheck fails from 3 on."""
+    monkeypatch.setenv(entry.RESTARTS_ENV, "2")  # this is the third start in a row
+    entry.main()
+    assert RESTARTS_IN_A_ROW._value.get() == 3
+    text = generate_latest().decode()
+    assert "wikipulse_processor_restarts_in_a_row 3.0" in text
+    assert health.verdict(text, max_restarts=3) == "3 restarts in a row without a healthy minute"
+    assert health.verdict(text.replace(" 3.0", " 2.0"), max_restarts=3) is None
+
+
+def test_the_start_up_race_is_one_warning_line_not_a_stack_trace(captured, monkeypatch, caplog):
+    class RacingApp:
+        def run(self) -> None:
+            raise PartitionAssignmentError("Broker: Not leader for partition")
+
+    monkeypatch.setattr(entry, "build_app", lambda settings: RacingApp())
+    entry.main()
+    assert captured["argv"][1:] == ["-m", "processor"]  # it still starts over
+    assert not [r for r in caplog.records if r.exc_info or r.levelname == "ERROR"]
+    assert any("could not take its partitions yet" in r.getMessage() for r in caplog.records)
+
+
+def test_the_healthcheck_fails_when_metrics_do_not_answer():
+    with pytest.raises(SystemExit, match="does not answer"):
+        health.main(["http://127.0.0.1:9/metrics"])
