@@ -135,7 +135,9 @@ def test_new_windows_are_pushed_to_live_readers(dashboard, redis_client, keys):
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    time.sleep(1.0)  # subscribed
+    wait_for(  # the dashboard has subscribed to the channel for this reader
+        lambda: redis_client.pubsub_numsub(keys.channel)[0][1] > 0, 10, "a subscription"
+    )
     write_window(redis_client, keys, S3, {"fr.wikipedia.org": 3})
     listener.join(10)
     assert received == [str(S3)]
