@@ -43,8 +43,7 @@ def main() -> None:
         waited = settings.kafka_startup_timeout_seconds
         sys.exit(f"wikipulse-processor: {exc} (still, after {waited:.0f} s)")
     started = time.monotonic()
-    in_a_row = int(os.environ.get(RESTARTS_ENV, "-1")) + 1
-    RESTARTS_IN_A_ROW.set(in_a_row)
+    RESTARTS_IN_A_ROW.set(_restarts_before() + 1)
     healthy = threading.Timer(HEALTHY_AFTER_SECONDS, RESTARTS_IN_A_ROW.set, args=(0,))
     healthy.daemon = True
     healthy.start()
@@ -70,7 +69,7 @@ def restart(ran_for: float) -> None:
     than a new `Application` in this one, so no half-closed consumer, producer or
     RocksDB handle survives. A SIGTERM during the back-off just exits.
     """
-    attempt = int(os.environ.get(RESTARTS_ENV, "-1")) + 1 if ran_for < HEALTHY_AFTER_SECONDS else 0
+    attempt = _restarts_before() + 1 if ran_for < HEALTHY_AFTER_SECONDS else 0
     delay = min(30.0, 2.0**attempt)
     log.warning("restarting in %.0f s (restart %d in a row)", delay, attempt + 1)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -79,6 +78,11 @@ def restart(ran_for: float) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-m", "processor"])
+
+
+def _restarts_before() -> int:
+    """How many restarts in a row led to this process (-1 for a fresh start)."""
+    return int(os.environ.get(RESTARTS_ENV, "-1"))
 
 
 if __name__ == "__main__":
