@@ -42,7 +42,8 @@ base() {
     [ "$(id -u)" = 0 ] || die "debootstrap needs root to make $BASE"
     command -v debootstrap >/dev/null || {
       say "installing debootstrap with apt-get"
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap) \
+        >"$cache/apt.log" 2>&1 || die "apt-get could not install debootstrap (log: $cache/apt.log)"
     }
     local dir="$cache/rootfs"
     rm -rf "$dir"; mkdir -p "$dir"
