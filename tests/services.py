@@ -137,14 +137,18 @@ def provide(env: Mapping[str, str] | None = None) -> Iterator[Services]:
     kafka_source = choose_source(env.get("KAFKA_BROKER_ADDRESS"), docker_ok, tier)
     redis_source = choose_source(env.get("REDIS_URL"), docker_ok, tier)
     with contextlib.ExitStack() as stack:
-        docker: tuple[str, str] | None = None
-        if "docker" in (kafka_source, redis_source):
+        docker: dict[str, str] = {}
+        images = {
+            name: env.get(f"{name.upper()}_IMAGE") or default
+            for name, source, default in (
+                ("kafka", kafka_source, DEFAULT_KAFKA_IMAGE),
+                ("redis", redis_source, DEFAULT_REDIS_IMAGE),
+            )
+            if source == "docker"
+        }
+        if images:
             try:
-                docker = _docker_servers(
-                    stack,
-                    kafka_image=env.get("KAFKA_IMAGE") or DEFAULT_KAFKA_IMAGE,
-                    redis_image=env.get("REDIS_IMAGE") or DEFAULT_REDIS_IMAGE,
-                )
+                docker = _docker_servers(stack, images)
             except Exception as exc:
                 if tier == "docker":
                     raise
@@ -153,7 +157,6 @@ def provide(env: Mapping[str, str] | None = None) -> Iterator[Services]:
                     f"using local servers (set {SELECTOR}=docker to make this an error)",
                     stacklevel=1,
                 )
-                print(f"services: docker tier failed, local tier instead: {exc}", file=sys.stderr)
                 kafka_source = "local" if kafka_source == "docker" else kafka_source
                 redis_source = "local" if redis_source == "docker" else redis_source
         local: LocalServers | None = None
@@ -169,7 +172,7 @@ def provide(env: Mapping[str, str] | None = None) -> Iterator[Services]:
                 if local
                 else ("", "")
             ),
-            "docker": docker or ("", ""),
+            "docker": (docker.get("kafka", ""), docker.get("redis", "")),
         }
         yield Services(
             addresses[kafka_source][0],
@@ -180,19 +183,22 @@ def provide(env: Mapping[str, str] | None = None) -> Iterator[Services]:
         )
 
 
-def _docker_servers(
-    stack: contextlib.ExitStack, kafka_image: str, redis_image: str
-) -> tuple[str, str]:
-    """Kafka and Redis containers, removed when ``stack`` closes; their addresses."""
+def _docker_servers(stack: contextlib.ExitStack, images: dict[str, str]) -> dict[str, str]:
+    """Containers for the services named in ``images`` ("kafka", "redis"), removed when
+    ``stack`` closes; their addresses."""
     from testcontainers.core.config import testcontainers_config
 
+    for image in images.values():
+        if not _image_available(image):
+            raise RuntimeError(f"image {image} is neither present nor pullable")
     if "TESTCONTAINERS_RYUK_DISABLED" not in os.environ and not _image_available(
         testcontainers_config.ryuk_image
     ):
         # the reaper only removes containers of a crashed session; the stack removes
         # them on every normal end, so tests need not fail where its image is missing
         testcontainers_config.ryuk_disabled = True
-    return _docker_kafka(stack, kafka_image), _docker_redis(stack, redis_image)
+    start = {"kafka": _docker_kafka, "redis": _docker_redis}
+    return {name: start[name](stack, image) for name, image in images.items()}
 
 
 def _image_available(image: str) -> bool:
@@ -224,8 +230,6 @@ def _docker_kafka(stack: contextlib.ExitStack, image: str) -> str:
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
-    if not _image_available(image):
-        raise RuntimeError(f"image {image} is neither present nor pullable")
     port = free_port()
     container: Any = (
         DockerContainer(image)
@@ -257,8 +261,6 @@ def _docker_kafka(stack: contextlib.ExitStack, image: str) -> str:
 def _docker_redis(stack: contextlib.ExitStack, image: str) -> str:
     from testcontainers.community.redis import RedisContainer
 
-    if not _image_available(image):
-        raise RuntimeError(f"image {image} is neither present nor pullable")
     container: Any = RedisContainer(image)
     stack.enter_context(container)
     return f"redis://127.0.0.1:{container.get_exposed_port(6379)}/0"
