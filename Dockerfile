@@ -2,7 +2,7 @@
 # Dependencies come from the same lock file `make` installs (requirements.lock).
 #
 #   docker build -t wikipulse .                       the services (the default target)
-#   docker build --target replay -t wikipulse-replay .   plus the bundled recording
+#   docker build --target replay -t wikipulse-replay .   plus devtools/ (replay server, recordings)
 #
 # PYTHON_IMAGE swaps the base (a mirror, or an offline stand-in: tests/docker/offline).
 # No `# syntax=` line: it would make BuildKit pull a frontend image before building.
@@ -32,10 +32,11 @@ USER wikipulse
 CMD ["wikipulse-processor"]
 
 # The offline replay server of `docker compose --profile replay`: the services image
-# plus the recording it serves (development data stays out of the services image).
+# plus devtools/ (the server and its recordings; development tools stay out of the
+# services image).
 FROM services AS replay
-COPY tests/data/recentchange-2026-06-20.sse /app/data/
-CMD ["wikipulse-replay", "--file", "/app/data/recentchange-2026-06-20.sse", "--host", "0.0.0.0"]
+COPY devtools /app/devtools
+CMD ["python", "-m", "devtools.replay", "--file", "/app/devtools/data/recentchange-2026-06-20.sse", "--host", "0.0.0.0"]
 
 # The default target: what `docker build .` gives.
 FROM services

@@ -33,8 +33,9 @@ from benchmarks.catchup import (
 from benchmarks.data import preload
 from benchmarks.latency import run_latency
 from benchmarks.producer_bench import run_producer
-from tests.services import provide
-from wikipulse.kafka import KafkaSettings, ensure_topic
+from devtools.servers import provide
+from wikipulse.kafka import ensure_topic
+from wikipulse.settings import KafkaSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WINDOW_MS, GRACE_MS, PARTITIONS = 30_000, 5_000, 6

@@ -7,15 +7,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 from confluent_kafka import Producer
 
+from devtools.recordings import DATA, load_events
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
-from wikipulse.replay import load_events
-
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
 
 def start_ms(hours: float) -> int:

@@ -12,7 +12,8 @@ import redis
 
 from benchmarks.catchup import key_prefix, spawn
 from benchmarks.data import DATA
-from wikipulse.replay import ReplayServer, load_events
+from devtools.recordings import load_events
+from devtools.replay import ReplayServer
 
 
 def run_latency(

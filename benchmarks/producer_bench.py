@@ -14,8 +14,9 @@ import httpx
 from benchmarks.catchup import Result, spawn
 from benchmarks.data import DATA
 from benchmarks.procstat import usage
-from tests.services import free_port
-from wikipulse.replay import frame, load_events
+from devtools.recordings import load_events
+from devtools.replay import frame
+from devtools.servers import free_port
 
 
 class FastSseServer:

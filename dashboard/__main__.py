@@ -9,15 +9,16 @@ from pydantic import ValidationError
 
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
-from wikipulse.observability import setup_logging
+from wikipulse.observability import serve_metrics, setup_logging
 
 
 def main() -> None:
-    setup_logging()
     try:
         settings = DashboardSettings()
     except ValidationError as exc:
         sys.exit(f"wikipulse-dashboard: bad configuration: {exc}")
+    setup_logging(settings.log_level)
+    serve_metrics(settings.metrics_port)
     uvicorn.run(
         create_app(settings),
         host=settings.dashboard_host,

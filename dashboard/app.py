@@ -8,6 +8,7 @@ text. The front end is plain files under ``static/`` (no CDN, no build step).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,8 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from dashboard.settings import DashboardSettings
-from dashboard.store import WindowStore
 from wikipulse import __version__
+from wikipulse.store import WindowStore
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -71,13 +72,17 @@ class PipelineHealth(BaseModel):
 
 def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     settings = settings or DashboardSettings()
-    store = WindowStore.from_settings(settings)
-    client, keys = store.client, store.keys
+    # Reads go through the (blocking) window store in worker threads; only the live
+    # stream holds an asyncio connection, for its pub/sub subscription.
+    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix, timeout=5)
+    announcements = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    channel = store.keys.complete
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        await client.aclose()
+        await announcements.aclose()
+        store.close()
 
     app = FastAPI(
         title="WikiPulse",
@@ -107,12 +112,12 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     @app.get("/api/windows", response_model=list[Window])
     async def windows(limit: Annotated[int, Query(ge=1, le=2000)] = 120) -> list[Window]:
         """The newest complete windows, newest first, with their totals."""
-        return [Window(**vars_of(s)) for s in await store.windows(limit)]
+        return [Window(**vars_of(s)) for s in await asyncio.to_thread(store.windows, limit)]
 
     @app.get("/api/windows/{start}", response_model=WindowDetail)
     async def window(start: int, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> WindowDetail:
         """One complete window's leaderboard (404 while it is not complete)."""
-        board = await store.leaderboard(start, limit)
+        board = await asyncio.to_thread(store.leaderboard, start, limit)
         if board is None:
             raise HTTPException(404, f"window {start} is not (yet) complete")
         rows = [Entry(server_name=n, count=c) for n, c in board.rows]
@@ -123,14 +128,14 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         server_name: str, limit: Annotated[int, Query(ge=1, le=2000)] = 120
     ) -> WikiHistory:
         """Events per complete window for one wiki, oldest first (0 where it had none)."""
-        points = [Point(start=s, count=c) for s, c in await store.history(server_name, limit)]
+        found = await asyncio.to_thread(store.history, server_name, limit)
+        points = [Point(start=s, count=c) for s, c in found]
         return WikiHistory(server_name=server_name, history=points)
 
     @app.get("/api/health", response_model=PipelineHealth)
     async def pipeline_health() -> PipelineHealth:
         """How fresh the newest complete window is, and its events per second."""
-        health = await store.health()
-        return PipelineHealth(**vars_of(health), window_seconds=settings.window_seconds)
+        return PipelineHealth(**vars_of(await asyncio.to_thread(store.health)))
 
     started = time.monotonic()
 
@@ -144,8 +149,8 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         not look healthy just because every process is up.
         """
         try:
-            health = await store.health()
-        except redis.RedisError as exc:
+            health = await asyncio.to_thread(store.health)
+        except redis.RedisError as exc:  # the same class for blocking and asyncio clients
             return JSONResponse({"status": "unavailable", "redis": type(exc).__name__}, 503)
         stale_after = settings.stale_after_seconds
         age = health.newest_window_age_seconds
@@ -161,7 +166,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     async def stream(request: Request) -> StreamingResponse:
         """Server-Sent Events: ``event: window`` with the start of each newly complete window."""
         return StreamingResponse(
-            window_events(client, keys.channel, request),
+            window_events(announcements, channel, request),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -9,11 +9,10 @@ wikipulse top --watch          redraw whenever a window completes (Ctrl-C stops)
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import UTC, datetime
 
-import redis.asyncio as redis
+import redis
 from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
@@ -21,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dashboard.settings import DashboardSettings
-from dashboard.store import Leaderboard, WindowStore
+from wikipulse.store import Leaderboard, WindowStore
 
 
 def render(board: Leaderboard) -> Table:
@@ -43,18 +42,17 @@ def render(board: Leaderboard) -> Table:
     return table
 
 
-async def top(store: WindowStore, window: int | None, limit: int) -> Leaderboard | None:
-    start = window if window is not None else await store.latest()
+def top(store: WindowStore, window: int | None, limit: int) -> Leaderboard | None:
+    start = window if window is not None else store.latest()
     if start is None:
         return None
-    return await store.leaderboard(start, limit)
+    return store.leaderboard(start, limit)
 
 
-async def run(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
-    store = WindowStore.from_settings(settings)
-    client, keys = store.client, store.keys
+def run(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
+    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix, timeout=10)
     try:
-        board = await top(store, args.window, args.limit)
+        board = top(store, args.window, args.limit)
         if board is None and not args.watch:
             what = (
                 f"window {args.window} is not complete" if args.window else "no complete window yet"
@@ -65,21 +63,21 @@ async def run(args: argparse.Namespace, settings: DashboardSettings, console: Co
             assert board is not None
             console.print(render(board))
             return 0
-        pubsub = client.pubsub()
-        await pubsub.subscribe(keys.channel)
+        pubsub = store.client.pubsub()  # type: ignore[no-untyped-call]
+        pubsub.subscribe(store.keys.complete)
         placeholder = Text("waiting for the first complete window…")
         with Live(render(board) if board else placeholder, console=console) as live:
             while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                message = pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                 if message is not None:
-                    board = await top(store, None, args.limit)
+                    board = top(store, None, args.limit)
                     if board is not None:
                         live.update(render(board))
     except redis.RedisError as exc:
         console.print(f"[red]cannot read Redis: {type(exc).__name__}: {exc}[/red]")
         return 2
     finally:
-        await client.aclose()
+        store.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -95,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as exc:
         sys.exit(f"wikipulse: bad configuration: {exc}")
     try:
-        sys.exit(asyncio.run(run(args, settings, Console())))
+        sys.exit(run(args, settings, Console()))
     except KeyboardInterrupt:
         sys.exit(0)
 

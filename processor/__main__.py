@@ -17,7 +17,7 @@ from quixstreams.models.topics.exceptions import TopicNotFoundError
 from processor.app import build_app
 from processor.metrics import RESTARTS_IN_A_ROW
 from processor.settings import ProcessorSettings
-from wikipulse.kafka import unusable
+from wikipulse.kafka import startup_failure
 from wikipulse.observability import serve_metrics, setup_logging
 
 log = logging.getLogger("processor")
@@ -29,16 +29,16 @@ HEALTHY_AFTER_SECONDS = 60.0
 
 
 def main() -> None:
-    setup_logging()
     try:
         settings = ProcessorSettings()
     except ValidationError as exc:
         sys.exit(f"wikipulse-processor: bad configuration: {exc}")
+    setup_logging(settings.log_level)
     serve_metrics(settings.metrics_port)
     try:
         app = build_app(settings)
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
-        sys.exit(unusable("wikipulse-processor", settings, exc))
+        sys.exit(startup_failure("wikipulse-processor", settings, exc))
     except TopicNotFoundError as exc:
         waited = settings.kafka_startup_timeout_seconds
         sys.exit(f"wikipulse-processor: {exc} (still, after {waited:.0f} s)")

@@ -10,7 +10,6 @@ from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models import TopicConfig
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
-from processor.keys import KeyLayout
 from processor.settings import ProcessorSettings
 from processor.sink import RedisWindowSink
 from processor.windows import count_windows
@@ -84,7 +83,7 @@ def _build_app(settings: ProcessorSettings) -> Application:
     )
     sink = RedisWindowSink(
         redis_url=settings.redis_url,
-        keys=KeyLayout(settings.redis_key_prefix),
+        key_prefix=settings.redis_key_prefix,
         window_ms=settings.window_ms,
         ttl_seconds=settings.window_ttl_seconds,
         partitions=partitions,

@@ -28,11 +28,11 @@ class Verdict:
 
 #: A judged record: ``(verdict, time_ms, event_id, raw, reason)``.
 #:
-#: A plain tuple of built-ins on purpose. Quix copies the value by pickling once per
-#: record where the pipeline branches, and a tuple copies in 0.6 µs where a dataclass
-#: holding an enum took 4.8 µs (py-spy: 14 % of the processor's time at catch-up).
-#: ``raw`` is what dead letters and re-keyed records write out byte for byte; every
-#: other record leaves it empty, so the copy stays small.
+#: A plain tuple of built-ins on purpose: Quix copies the value once per record where
+#: the pipeline branches, and a tuple of built-ins is the cheapest thing to copy
+#: (docs/decisions.md has the measurement). ``raw`` is what dead letters and re-keyed
+#: records write out byte for byte; every other record leaves it empty, so the copy
+#: stays small.
 Record = tuple[str, int, str, bytes, str]
 # positions in a Record
 VERDICT: Final = 0

@@ -1,25 +1,18 @@
-"""Processor settings, from environment variables (see the README's table)."""
+"""Processor settings, from environment variables (docs/configuration.md lists them)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from pydantic import Field
 
-from wikipulse.kafka import KafkaSettings
+from wikipulse.settings import KafkaSettings, RedisSettings, ServiceSettings, WindowSettings
 
 
-class ProcessorSettings(KafkaSettings):
-    redis_url: str = Field(
-        "redis://localhost:6379/0", description="redis:// or rediss://, password allowed"
-    )
-    redis_key_prefix: str = Field("wikipulse:", description="prefix of every key written")
+class ProcessorSettings(ServiceSettings, KafkaSettings, RedisSettings, WindowSettings):
     consumer_group: str = Field("wikipulse-processor", description="shared by replicas")
-    window_seconds: int = Field(30, ge=1, description="tumbling window length")
-    grace_seconds: int = Field(5, ge=0, description="how late an event may still count")
-    window_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, description="how long windows live")
+    window_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=60, description="how long windows stay in Redis"
+    )
     state_dir: str = Field("state", description="RocksDB state (rebuilt from changelogs)")
-    metrics_port: int | None = Field(None, description="Prometheus /metrics; off when unset")
     commit_interval_seconds: float = Field(
         0.5, gt=0, description="checkpoint period: how often final windows reach Redis"
     )
@@ -27,7 +20,8 @@ class ProcessorSettings(KafkaSettings):
         4000,
         ge=1,
         le=100_000,
-        description="recent meta.ids each wiki's window checks copies against (>= MAX_IN_FLIGHT)",
+        description="recent `meta.id`s each wiki's window checks copies against "
+        "(at least `MAX_IN_FLIGHT`)",
     )
     session_timeout_seconds: float = Field(
         10.0,
@@ -35,26 +29,3 @@ class ProcessorSettings(KafkaSettings):
         le=1800,
         description="a replica silent this long (e.g. SIGKILLed) loses its partitions",
     )
-
-    @property
-    def window_ms(self) -> int:
-        return self.window_seconds * 1000
-
-    @property
-    def grace_ms(self) -> int:
-        return self.grace_seconds * 1000
-
-    @property
-    def redis_url_redacted(self) -> str:
-        """The Redis URL for logs: any password replaced by ``***``."""
-        return redact_url(self.redis_url)
-
-
-def redact_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

@@ -14,12 +14,11 @@ Event time is the record timestamp, which the producer sets to ``meta.dt``.
 **Duplicates.** A copy of an event (the producer re-reads up to ``MAX_IN_FLIGHT``
 events after a crash; any writer may repeat one) carries the same ``meta.id``,
 ``server_name`` and ``meta.dt`` as the original, so it falls into the same window of the
-same key, and closely follows it. The window therefore counts distinct ids and keeps its
-``DEDUP_IDS`` most recent ones (`RecentIds`) instead of a separate id store: one state
-read and write per event, and the ids vanish with the window. A separate RocksDB id
-store with a TTL cost half the processor's time (a lookup, a write and a changelog
-record per event) and grew its memory for the whole run. A copy that arrives after its
-window closed is not counted either; it is counted as ``late``.
+same key, and closely follows it. The window therefore counts distinct ids, keeping its
+``DEDUP_IDS`` most recent ones in its own state (`DistinctCounter`): one state read and
+write per event, and the ids vanish with the window (docs/decisions.md says why not a
+separate id store). A copy that arrives after its window closed is not counted either;
+it is counted as ``late``.
 
 **Quiet partitions.** Quix closes a window only when a newer record reaches its
 partition. The producer therefore writes a heartbeat to every partition every
@@ -72,9 +71,8 @@ def count_windows(
     """Wire the whole pipeline onto ``sdf`` (a dataframe of the raw topic)."""
     records = sdf.apply(_judge, metadata=True)
 
-    # Quix copies the value (by pickling) for every branch after the first, once per
-    # record: two top-level branches cost one copy, where three cost two. So the two
-    # rare outlets, dead letters and re-keys, split below one "aside" branch.
+    # Quix copies the value for every branch after the first, once per record, so the
+    # two rare outlets, dead letters and re-keys, split below one "aside" branch.
     aside = records.filter(lambda r: r[VERDICT] in _ASIDE)
     dead = aside.filter(lambda r: r[VERDICT] == Verdict.INVALID)
     dead = dead.set_headers(_with_reason).apply(lambda r: r[RAW])
@@ -86,10 +84,10 @@ def count_windows(
 
     counted = records.filter(lambda r: r[VERDICT] in _COUNTED)
     ids = counted.set_timestamp(lambda r, *_: r[TIME_MS]).apply(lambda r: r[EVENT_ID])
-    recent = RecentIds(dedup_ids)
+    counter = DistinctCounter(dedup_ids)
     finals = (
         ids.tumbling_window(window_ms, grace_ms=grace_ms, name="distinct", on_late=_on_late)
-        .reduce(recent.add, recent.first)
+        .reduce(counter.add, counter.initial)
         .final(closing_strategy="partition")
         .apply(distinct_count)
     )
@@ -101,8 +99,8 @@ _SEP = "\n"
 _MAX_ID = 64
 
 
-class RecentIds:
-    r"""A window's count of distinct event ids, with the most recent ids to check against.
+class DistinctCounter:
+    r"""The window's reducer: counts distinct event ids, remembering the most recent ones.
 
     The state is ``[count, ids]``: ``ids`` is one string, ``"\n" + "".join(id + "\n")``
     over the last ``keep`` ids counted, because Quix keeps a window's state as JSON and
@@ -122,7 +120,7 @@ class RecentIds:
     def __init__(self, keep: int) -> None:
         self.keep = keep
 
-    def first(self, event_id: str) -> list[Any]:
+    def initial(self, event_id: str) -> list[Any]:
         """The state of a window after its first record (a heartbeat's id is empty)."""
         return self.add([0, _SEP], event_id)
 

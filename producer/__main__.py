@@ -14,18 +14,18 @@ from pydantic import ValidationError
 from producer.publisher import Publisher, Stopped
 from producer.settings import ProducerSettings
 from producer.stream import Interruptible, StreamReader
-from wikipulse.kafka import unusable
+from wikipulse.kafka import startup_failure
 from wikipulse.observability import serve_metrics, setup_logging
 
 log = logging.getLogger("producer")
 
 
 def main() -> None:
-    setup_logging()
     try:
         settings = ProducerSettings()
     except ValidationError as exc:
         sys.exit(f"wikipulse-producer: bad configuration: {exc}")
+    setup_logging(settings.log_level)
     stop = threading.Event()
     interruptible = Interruptible()
 
@@ -46,11 +46,11 @@ def main() -> None:
         settings.user_agent,
     )
     try:
-        publisher = Publisher(settings, stop)
+        publisher = Publisher.open(settings, stop)
     except Stopped:
         return
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
-        sys.exit(unusable("wikipulse-producer", settings, exc))
+        sys.exit(startup_failure("wikipulse-producer", settings, exc))
     publisher.start()
     try:
         StreamReader(settings, publisher, stop, interruptible).run()

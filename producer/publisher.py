@@ -27,7 +27,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from producer import metrics
-from producer.resume import InFlight, ResumePoint, recover
+from producer.resume import InFlight, Recovered, ResumePoint, bookkeeping_headers, recover
 from producer.settings import ProducerSettings
 from producer.sse import SseEvent
 from wikipulse.events import (
@@ -123,12 +123,17 @@ class EventClock:
 class Publisher:
     """Owns the Kafka producer, the in-flight tracker and the heartbeat thread."""
 
-    def __init__(self, settings: ProducerSettings, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        settings: ProducerSettings,
+        stop: threading.Event,
+        partitions: int,
+        recovered: Recovered,
+    ) -> None:
         self.settings = settings
         self.topic = settings.raw_topic
         self._stop = stop
-        self.partitions = ensure_topic(settings, self.topic, settings.raw_topic_partitions)
-        recovered = recover(settings, self.topic, depth=2 * settings.max_in_flight + 1000)
+        self.partitions = partitions
         start = recovered.point or ResumePoint(0, None)
         self.in_flight = InFlight(start, recovered.next_seq)
         if recovered.point:
@@ -154,6 +159,17 @@ class Publisher:
         )
         self._heartbeats = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
 
+    @classmethod
+    def open(cls, settings: ProducerSettings, stop: threading.Event) -> Publisher:
+        """Create the raw topic if needed, recover the resume point from it, and publish.
+
+        The tail read must reach back past every event that can be in flight (plus the
+        heartbeats written meanwhile), so it is twice the in-flight limit plus a margin.
+        """
+        partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
+        recovered = recover(settings, settings.raw_topic, depth=2 * settings.max_in_flight + 1000)
+        return cls(settings, stop, partitions, recovered)
+
     def start(self) -> None:
         self._heartbeats.start()
 
@@ -176,14 +192,7 @@ class Publisher:
         with self._flight_lock:
             acked = self.in_flight.acked_point
             seq = self.in_flight.sent(event.id)
-        headers += [
-            (Header.SEQ, str(seq).encode()),
-            (Header.ACKED_SEQ, str(acked.seq).encode()),
-        ]
-        if event.id is not None:
-            headers.append((Header.SSE_ID, event.id.encode()))
-        if acked.sse_id is not None:
-            headers.append((Header.ACKED_ID, acked.sse_id.encode()))
+        headers += bookkeeping_headers(seq, event.id, acked)
         self._produce(
             value=event.data,
             key=key,
@@ -259,7 +268,7 @@ class Publisher:
         self._producer.poll(0)
         metrics.IN_FLIGHT.set(len(self.in_flight))
 
-    def settle(self) -> str | None:
+    def wait_for_resume_id(self) -> str | None:
         """Wait until every in-flight event is acked or failed; return the resume id.
 
         Called before each reconnect. While Kafka is down this waits (and so does the

@@ -1,4 +1,10 @@
-"""Where to resume the SSE stream: the ``Last-Event-ID`` we send on every (re)connect.
+"""The SSE resume protocol: which ``Last-Event-ID`` we send on every (re)connect.
+
+Everything about it lives in this module: sequence numbers and the in-flight tracker
+(`InFlight`), the bookkeeping headers each event record carries (`bookkeeping_headers`,
+`read_bookkeeping`) and the recovery of the resume point from Kafka after a restart
+(`recover`, `resume_point`). The connection loop (`producer.stream`) only asks for the
+resume id; the publisher only reports sends and acknowledgements.
 
 Wikimedia starts a connection without ``Last-Event-ID`` at "now", so an id that is too
 new loses events for good and one that is too old only repeats some (the processor
@@ -24,7 +30,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from wikipulse.events import Header
-from wikipulse.kafka import KafkaSettings
+from wikipulse.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +101,46 @@ class Recovered:
 
 
 @dataclass(frozen=True, slots=True)
-class _Tail:
+class Bookkeeping:
+    """What one event record says about the resume point (its `Header` values)."""
+
     seq: int
     sse_id: str | None
     acked_seq: int | None
     acked_id: str | None
+
+
+def bookkeeping_headers(
+    seq: int, sse_id: str | None, acked: ResumePoint
+) -> list[tuple[str, bytes]]:
+    """The headers of event ``seq``: its own place, and the acknowledged point when sent."""
+    headers = [(Header.SEQ, str(seq).encode()), (Header.ACKED_SEQ, str(acked.seq).encode())]
+    if sse_id is not None:
+        headers.append((Header.SSE_ID, sse_id.encode()))
+    if acked.sse_id is not None:
+        headers.append((Header.ACKED_ID, acked.sse_id.encode()))
+    return headers
+
+
+def read_bookkeeping(headers: list[tuple[str, bytes]]) -> Bookkeeping | None:
+    """The inverse of `bookkeeping_headers`; None for records without it (heartbeats,
+    records of other tools) and for values that do not parse."""
+    found = {name: value for name, value in headers}
+    seq = found.get(Header.SEQ)
+    if seq is None:
+        return None
+    acked_seq = found.get(Header.ACKED_SEQ)
+    acked_id = found.get(Header.ACKED_ID)
+    sse_id = found.get(Header.SSE_ID)
+    try:
+        return Bookkeeping(
+            seq=int(seq),
+            sse_id=sse_id.decode() if sse_id else None,
+            acked_seq=int(acked_seq) if acked_seq else None,
+            acked_id=acked_id.decode() if acked_id else None,
+        )
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def recover(settings: KafkaSettings, topic: str, depth: int) -> Recovered:
@@ -121,7 +162,7 @@ def recover(settings: KafkaSettings, topic: str, depth: int) -> Recovered:
     try:
         metadata = consumer.list_topics(topic, timeout=15)
         partitions = sorted(metadata.topics[topic].partitions) if topic in metadata.topics else []
-        tails: list[_Tail] = []
+        tails: list[Bookkeeping] = []
         for partition in partitions:
             wait = settings.kafka_startup_timeout_seconds
             tails.extend(_read_tail(consumer, topic, partition, depth, wait))
@@ -145,12 +186,12 @@ def _watermarks(consumer: Consumer, tp: TopicPartition, wait_seconds: float) -> 
 
 def _read_tail(
     consumer: Consumer, topic: str, partition: int, depth: int, wait_seconds: float
-) -> list[_Tail]:
+) -> list[Bookkeeping]:
     low, high = _watermarks(consumer, TopicPartition(topic, partition), wait_seconds)
     if high <= low:
         return []
     consumer.assign([TopicPartition(topic, partition, max(low, high - depth))])
-    tails: list[_Tail] = []
+    tails: list[Bookkeeping] = []
     try:
         while True:
             msg = consumer.poll(5.0)
@@ -161,7 +202,7 @@ def _read_tail(
                 if msg.error().code() == KafkaError._PARTITION_EOF:
                     break
                 raise RuntimeError(f"reading {topic}[{partition}]: {msg.error()}")
-            tail = _tail_of(msg.headers() or [])
+            tail = read_bookkeeping(msg.headers() or [])
             if tail is not None:
                 tails.append(tail)
             if msg.offset() >= high - 1:
@@ -171,26 +212,7 @@ def _read_tail(
     return tails
 
 
-def _tail_of(headers: list[tuple[str, bytes]]) -> _Tail | None:
-    found = {name: value for name, value in headers}
-    seq = found.get(Header.SEQ)
-    if seq is None:
-        return None  # a heartbeat, or a record another tool wrote
-    acked_seq = found.get(Header.ACKED_SEQ)
-    acked_id = found.get(Header.ACKED_ID)
-    sse_id = found.get(Header.SSE_ID)
-    try:
-        return _Tail(
-            seq=int(seq),
-            sse_id=sse_id.decode() if sse_id else None,
-            acked_seq=int(acked_seq) if acked_seq else None,
-            acked_id=acked_id.decode() if acked_id else None,
-        )
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def resume_point(tails: list[_Tail]) -> Recovered:
+def resume_point(tails: list[Bookkeeping]) -> Recovered:
     """Pure part of `recover`: newest acknowledged point, extended over consecutive seqs."""
     if not tails:
         return Recovered(None, 1)

@@ -1,11 +1,11 @@
-"""Producer settings, from environment variables (see the README's table)."""
+"""Producer settings, from environment variables (docs/configuration.md lists them)."""
 
 from __future__ import annotations
 
 from pydantic import Field
 
 from wikipulse import __version__
-from wikipulse.kafka import KafkaSettings
+from wikipulse.settings import KafkaSettings, ServiceSettings
 
 WIKIMEDIA_RECENTCHANGE = "https://stream.wikimedia.org/v2/stream/recentchange"
 DEFAULT_USER_AGENT = (
@@ -14,12 +14,11 @@ DEFAULT_USER_AGENT = (
 )
 
 
-class ProducerSettings(KafkaSettings):
+class ProducerSettings(ServiceSettings, KafkaSettings):
     sse_url: str = Field(WIKIMEDIA_RECENTCHANGE, description="the SSE stream to read")
     user_agent: str = Field(
         DEFAULT_USER_AGENT, min_length=8, description="Wikimedia refuses anonymous clients"
     )
-    metrics_port: int | None = Field(None, description="Prometheus /metrics; off when unset")
     heartbeat_seconds: float = Field(
         0.25, gt=0, description="time signal per partition, so quiet windows close"
     )
@@ -36,9 +35,13 @@ class ProducerSettings(KafkaSettings):
         gt=0,
         description="a reconnect that delivers nothing newer within this long proves quiet",
     )
-    connect_timeout_seconds: float = Field(10.0, gt=0)
-    backoff_initial_seconds: float = Field(1.0, gt=0)
-    backoff_max_seconds: float = Field(60.0, gt=0)
+    connect_timeout_seconds: float = Field(
+        10.0, gt=0, description="how long a connection attempt to the stream may take"
+    )
+    backoff_initial_seconds: float = Field(
+        1.0, gt=0, description="first reconnect delay; doubles while reconnects fail"
+    )
+    backoff_max_seconds: float = Field(60.0, gt=0, description="longest reconnect delay")
     max_in_flight: int = Field(
         2000, ge=1, description="events sent but not yet acked; reading pauses beyond it"
     )

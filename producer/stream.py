@@ -115,7 +115,7 @@ class StreamReader:
         """Read until `stop` is set."""
         try:
             while not self.stop.is_set():
-                resume_id = self.publisher.settle()
+                resume_id = self.publisher.wait_for_resume_id()
                 if self.stop.is_set():
                     break
                 try:

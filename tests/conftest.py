@@ -1,35 +1,41 @@
-"""Shared fixtures: one real Kafka and one real Redis per test session (see services.py)."""
+"""Fixtures only: real Kafka and Redis per session, unique names and a replay server per
+test. What they build on lives in `tests.support` and `devtools` (tests import those,
+never this file).
+
+The tiers are folders, marked here by where a test lives:
+
+- ``unit``: pure code and the Quix pipeline in-process; no server at all;
+- ``contract``: the Redis contract (`wikipulse.store`) against a real Redis only;
+- ``integration``: the services as processes against real Kafka and Redis;
+- ``faults``: one injected fault per scenario, on the whole running pipeline;
+- ``docker``: docker compose for real (selected only under ``make test-docker``).
+"""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 import redis
 
-from tests.services import Services, provide
-from wikipulse.replay import ReplayServer
+from devtools.replay import ReplayServer
+from devtools.servers import Services, provide
+from tests.support.names import Names
+from tests.support.pipeline import Pipeline
 
-if TYPE_CHECKING:
-    from tests.pipeline import Pipeline
-
-DATA = Path(__file__).parent / "data"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+TIERS = ("unit", "contract", "integration", "faults", "docker")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "integration" in item.path.parts or "faults" in item.path.parts:
+        parts = item.path.parts
+        for tier in TIERS:
+            if tier in parts:
+                item.add_marker(getattr(pytest.mark, tier))
+        if "faults" in parts:
             item.add_marker(pytest.mark.integration)
-        if "faults" in item.path.parts:
-            item.add_marker(pytest.mark.faults)
-        if "docker" in item.path.parts:
-            item.add_marker(pytest.mark.docker)
     if not os.environ.get("DOCKER_COMPOSE"):
         # the Compose tests need what `make test-docker` provides (tests/docker/engine.sh)
         docker = [item for item in items if "docker" in item.path.parts]
@@ -40,32 +46,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:
+    """A real Kafka broker and a real Redis for the whole session."""
     with provide() as found:
         yield found
 
 
-@dataclass(frozen=True)
-class Names:
-    """Unique Kafka and Redis names for one test, so tests run in any order."""
-
-    suffix: str
-
-    @property
-    def topic(self) -> str:
-        return f"test.recentchange.{self.suffix}"
-
-    @property
-    def group(self) -> str:
-        return f"test-group-{self.suffix}"
-
-    @property
-    def prefix(self) -> str:
-        return f"test:{self.suffix}:"
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis alone (the contract tier needs no Kafka, so starts none)."""
+    with provide(need=("redis",)) as found:
+        yield found.redis_url
 
 
 @pytest.fixture
 def names() -> Names:
-    return Names(uuid.uuid4().hex[:10])
+    return Names.fresh()
 
 
 @pytest.fixture
@@ -80,8 +75,6 @@ def pipeline(
     services: Services, names: Names, replay: ReplayServer, tmp_path: Path
 ) -> Iterator[Pipeline]:
     """Services of one test, fed by ``replay``; every process is killed at the end."""
-    from tests.pipeline import Pipeline
-
     pipe = Pipeline(services, names, tmp_path, sse_url=replay.url)
     yield pipe
     pipe.stop_all()

@@ -113,7 +113,7 @@ def parse(data: bytes) -> Parsed:
 
 def digest_id(data: bytes) -> str:
     """A stand-in identity for ``data``: for events without ``meta.id``, and for ids the
-    processor's windows will not keep whole (see `processor.windows.RecentIds`)."""
+    processor's windows will not keep whole (see `processor.windows.DistinctCounter`)."""
     return "sha1:" + hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 

@@ -1,20 +1,18 @@
-"""Kafka settings and topic creation shared by every service.
+"""Topic creation and start-up errors, the same in every service.
 
-The same environment variables mean the same thing in every service: the broker
-address, the security pass-through and the raw topic's name and partition count.
 Whichever service starts first creates the raw topic, so both call `ensure_topic`.
+The connection settings are `wikipulse.settings.KafkaSettings`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from wikipulse.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -23,49 +21,8 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
-class KafkaSettings(BaseSettings):
-    """Connection to Kafka and the raw topic, from the environment."""
-
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
-
-    kafka_broker_address: str = Field("localhost:9092", description="bootstrap servers")
-    kafka_security_protocol: str = Field(
-        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
-    )
-    kafka_sasl_mechanism: str | None = Field(None, description="e.g. PLAIN, SCRAM-SHA-512")
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_ca_location: str | None = Field(None, description="CA file for SSL/SASL_SSL")
-    raw_topic: str = Field("wikimedia.recentchange", description="raw events topic")
-    raw_topic_partitions: int = Field(6, ge=1, description="partitions when creating it")
-    raw_topic_replication_factor: int = Field(1, ge=1, description="replicas when creating it")
-    kafka_startup_timeout_seconds: float = Field(
-        60.0, gt=0, description="how long start-up waits for Kafka before giving up"
-    )
-
-    @property
-    def dlq_topic(self) -> str:
-        return f"{self.raw_topic}.dlq"
-
-    def client_config(self) -> dict[str, Any]:
-        """librdkafka settings for a client of this cluster (secrets included)."""
-        config: dict[str, Any] = {
-            "bootstrap.servers": self.kafka_broker_address,
-            "security.protocol": self.kafka_security_protocol,
-        }
-        if self.kafka_sasl_mechanism:
-            config["sasl.mechanism"] = self.kafka_sasl_mechanism
-        if self.kafka_sasl_username:
-            config["sasl.username"] = self.kafka_sasl_username
-        if self.kafka_sasl_password:
-            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
-        if self.kafka_ssl_ca_location:
-            config["ssl.ca.location"] = self.kafka_ssl_ca_location
-        return config
-
-
-def unusable(service: str, settings: KafkaSettings, exc: KafkaException) -> str:
-    """The one line a service exits with when Kafka cannot be used at start-up."""
+def startup_failure(service: str, settings: KafkaSettings, exc: KafkaException) -> str:
+    """The one-line message a service exits with when Kafka cannot be used at start-up."""
     reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else exc
     return f"{service}: Kafka at {settings.kafka_broker_address} is not usable: {reason}"
 

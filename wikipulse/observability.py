@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from prometheus_client import start_http_server
 
 
-def setup_logging() -> None:
-    """One line per record on stderr; ``LOG_LEVEL`` picks the level (default INFO)."""
+def setup_logging(level: str = "INFO") -> None:
+    """One line per record on stderr, at ``level`` (the service's ``LOG_LEVEL``)."""
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 

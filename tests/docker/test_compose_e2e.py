@@ -27,17 +27,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
-from tests.conftest import ARTIFACTS
-from tests.pipeline import indexed_windows, truth, wait_for, window_counts
-from tests.services import free_port
+from devtools.servers import free_port
+from tests.support.paths import ARTIFACTS, ROOT
+from tests.support.pipeline import indexed_windows, truth, wait_for, window_counts
 
-ROOT = Path(__file__).resolve().parents[2]
 WINDOW_SECONDS = 10  # short windows: a few minutes cover every step
 GRACE_SECONDS = 5
 REPLAY_TOPIC = "replay.recentchange"  # the topic named in the replay server's SSE ids

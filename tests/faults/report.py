@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import ARTIFACTS
+from tests.support.paths import ARTIFACTS
 
 
 def main() -> None:

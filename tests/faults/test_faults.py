@@ -4,7 +4,7 @@ Each scenario runs replay server -> producer -> Kafka -> processor replica(s) ->
 a live-stamped stream that carries duplicates, canaries and malformed records, injects
 one fault while the stream plays, and then checks what a user relies on:
 
-* every finished window in Redis equals an independent count (``tests.pipeline.truth``);
+* every finished window in Redis equals an independent count (``tests.support.pipeline.truth``);
 * every invalid record is in the dead-letter topic, with a reason;
 * no service stayed down;
 * memory stayed bounded (peak RSS growth of each service process).
@@ -35,8 +35,12 @@ import orjson
 import pytest
 import redis
 
-from tests.conftest import ARTIFACTS, Names
-from tests.pipeline import (
+from devtools.faults import Connection, Fault
+from devtools.replay import ReplayServer
+from devtools.servers import LocalServers, Services, free_port
+from tests.support.names import Names
+from tests.support.paths import ARTIFACTS
+from tests.support.pipeline import (
     Pipeline,
     Service,
     assert_index_matches_truth,
@@ -47,10 +51,8 @@ from tests.pipeline import (
     truth,
     wait_for,
 )
-from tests.services import LocalServers, Services, free_port
-from tests.streams import RECORDED, iso, live_stream, play_async, with_noise
+from tests.support.streams import RECORDED, iso, live_stream, play_async, with_noise
 from wikipulse.events import Header
-from wikipulse.replay import Connection, Fault, ReplayServer
 
 RATE = 100.0  # events per second, about the live stream's rate
 MAX_EVENT_BYTES = 1_000_000  # the producer's default: larger events are dead-lettered empty

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Producer
 
-from tests.pipeline import Pipeline, indexed_windows, wait_for, window_counts
+from tests.support.pipeline import Pipeline, indexed_windows, wait_for, window_counts
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
-from wikipulse.kafka import KafkaSettings, ensure_topic
+from wikipulse.kafka import ensure_topic
+from wikipulse.settings import KafkaSettings
 
 WINDOW_MS = 3000
 # Recent event times: the broker deletes records older than its retention (7 days)

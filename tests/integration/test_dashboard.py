@@ -1,5 +1,5 @@
-"""The dashboard, its API and the CLI, against real Redis holding windows in the
-processor's layout (written with the processor's own sink script)."""
+"""The dashboard, its API and the CLI, against real Redis holding windows written
+exactly as the processor writes them (`wikipulse.store.WindowStore.write`)."""
 
 from __future__ import annotations
 
@@ -19,24 +19,28 @@ from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
-from processor.keys import KeyLayout
-from processor.sink import WRITE_WINDOWS
-from tests.conftest import ARTIFACTS
-from tests.pipeline import wait_for
-from tests.services import free_port
+from devtools.servers import free_port
+from tests.support.paths import ARTIFACTS
+from tests.support.pipeline import wait_for
+from wikipulse.store import KeyLayout, WindowStore
 
 WINDOW = 30_000
 S1, S2, S3 = 1_767_225_600_000, 1_767_225_630_000, 1_767_225_660_000
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
 
 
-def write_window(client, keys: KeyLayout, start: int, counts: dict[str, int], partitions=1):
-    """Partition 0 finalizes ``start`` with ``counts``, exactly as the sink does."""
-    args: list[object] = [keys.window_prefix, 0, start + WINDOW, partitions, WINDOW, 3600]
-    args += [keys.channel, start, len(counts)]
-    for name, count in counts.items():
-        args += [name, count]
-    return client.eval(WRITE_WINDOWS, 3, keys.closed, keys.pending, keys.index, *args)
+def write_window(
+    client, keys: KeyLayout, start: int, counts: dict[str, int], partitions=1, window=WINDOW
+):
+    """Partition 0 finalizes ``start`` with ``counts``, exactly as the processor does."""
+    return WindowStore(client, keys).write(
+        partition=0,
+        closed_end=start + window,
+        windows={start: counts},
+        partitions=partitions,
+        window_ms=window,
+        ttl_seconds=3600,
+    )
 
 
 @pytest.fixture
@@ -72,6 +76,15 @@ def test_the_api_serves_complete_windows_newest_first(dashboard, redis_client, k
     assert history["history"] == [{"start": S1, "count": 5}, {"start": S2, "count": 7}]
     wikidata = httpx.get(f"{dashboard}/api/wikis/de.wikipedia.org/history").json()
     assert [p["count"] for p in wikidata["history"]] == [0, 1]
+
+
+def test_readers_take_the_window_length_the_processor_recorded(dashboard, redis_client, keys):
+    write_window(redis_client, keys, S1, {"en.wikipedia.org": 20}, window=10_000)
+    assert httpx.get(f"{dashboard}/api/windows").json() == [
+        {"start": S1, "end": S1 + 10_000, "total": 20, "wikis": 1}
+    ]
+    health = httpx.get(f"{dashboard}/api/health").json()
+    assert health["window_seconds"] == 10 and health["events_per_second"] == 2.0
 
 
 def test_incomplete_windows_are_invisible(dashboard, redis_client, keys):
@@ -136,7 +149,7 @@ def test_new_windows_are_pushed_to_live_readers(dashboard, redis_client, keys):
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
     wait_for(  # the dashboard has subscribed to the channel for this reader
-        lambda: redis_client.pubsub_numsub(keys.channel)[0][1] > 0, 10, "a subscription"
+        lambda: redis_client.pubsub_numsub(keys.complete)[0][1] > 0, 10, "a subscription"
     )
     write_window(redis_client, keys, S3, {"fr.wikipedia.org": 3})
     listener.join(10)

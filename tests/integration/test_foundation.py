@@ -10,8 +10,9 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from tests.services import LOCAL_SH, LocalServers
-from wikipulse.kafka import KafkaSettings, ensure_topic
+from devtools.servers import LOCAL_SH, LocalServers
+from wikipulse.kafka import ensure_topic
+from wikipulse.settings import KafkaSettings
 
 
 def test_whichever_service_starts_first_creates_the_topic_once_with_its_partitions(services, names):

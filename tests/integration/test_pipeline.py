@@ -10,7 +10,7 @@ import threading
 import time
 from collections import Counter
 
-from tests.pipeline import (
+from tests.support.pipeline import (
     Pipeline,
     assert_index_matches_truth,
     indexed_windows,
@@ -20,7 +20,7 @@ from tests.pipeline import (
     wait_for,
     window_counts,
 )
-from tests.streams import MALFORMED, live_stream, play_async, with_noise
+from tests.support.streams import MALFORMED, live_stream, play_async, with_noise
 from wikipulse.events import Header
 
 
@@ -95,7 +95,7 @@ def test_a_redis_outage_pauses_the_processor_and_loses_nothing(services, names, 
 
     import redis
 
-    from tests.services import free_port
+    from devtools.servers import free_port
 
     port, data = free_port(), tmp_path / "redis"
     data.mkdir()

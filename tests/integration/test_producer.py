@@ -12,11 +12,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.pipeline import Pipeline, read_topic, rss_kib, wait_for
-from tests.services import LocalServers, Services, free_port
-from tests.streams import RECORDED
+from devtools.faults import Fault
+from devtools.replay import ReplayServer
+from devtools.servers import LocalServers, Services, free_port
+from tests.support.pipeline import Pipeline, read_topic, rss_kib, wait_for
+from tests.support.streams import RECORDED
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
-from wikipulse.replay import Fault, ReplayServer
 
 
 def event_records(kafka: str, topic: str):

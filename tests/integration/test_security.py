@@ -12,10 +12,10 @@ import httpx
 import pytest
 import redis
 
-from tests.certs import make_certs
-from tests.pipeline import Pipeline, assert_index_matches_truth, truth, wait_for
-from tests.services import LocalServers, free_port
-from tests.streams import RECORDED, live_stream
+from devtools.servers import LocalServers, free_port
+from tests.support.certs import make_certs
+from tests.support.pipeline import Pipeline, assert_index_matches_truth, truth, wait_for
+from tests.support.streams import RECORDED, live_stream
 
 PASSWORD = "tls-s3cret-pw"
 

@@ -18,12 +18,10 @@ from ruamel.yaml import YAML
 from dashboard.settings import DashboardSettings
 from processor.settings import ProcessorSettings
 from producer.settings import ProducerSettings
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-#: read by wikipulse.observability in every service, outside the settings classes
-SHARED_ENV = {"LOG_LEVEL"}
 
 
 def compose_binary() -> Path:
@@ -135,12 +133,12 @@ def test_the_processor_scales(compose):
     ],
 )
 def test_every_variable_set_is_one_the_service_reads(compose, service, settings):
-    known = {name.upper() for name in settings.model_fields} | SHARED_ENV
+    known = {name.upper() for name in settings.model_fields}
     env = env_of(compose["services"][service])
     assert set(env) <= known, set(env) - known
     required = {n.upper() for n, f in settings.model_fields.items() if f.is_required()}
     assert required <= set(env)
-    assert settings(**{k.lower(): v for k, v in env.items() if k not in SHARED_ENV})
+    assert settings(**{k.lower(): v for k, v in env.items()})
 
 
 def test_the_replay_profile_feeds_the_producer_offline(compose):
@@ -148,14 +146,19 @@ def test_the_replay_profile_feeds_the_producer_offline(compose):
     assert replay["profiles"] == ["replay"]
     assert "--restamp" in replay["command"] and "--loop" in replay["command"]
     data = replay["command"][replay["command"].index("--file") + 1]
-    stages = {
-        block.split(" AS ")[1].split()[0]: block
+    stages = {  # each build stage's instructions, comments left out
+        block.split(" AS ")[1].split()[0]: "\n".join(
+            line for line in block.splitlines() if not line.startswith("#")
+        )
         for block in DOCKERFILE.read_text().split("\nFROM ")[1:]
         if " AS " in block.splitlines()[0]
     }
-    assert data.startswith("/app/data/")
-    assert "COPY tests/data/" + Path(data).name in stages["replay"]
-    assert "tests/" not in stages["services"] and "tests/" not in stages["build"]
+    assert replay["command"][:3] == ["python", "-m", "devtools.replay"]
+    assert data.startswith("/app/devtools/data/")
+    assert (ROOT / data.removeprefix("/app/")).is_file()
+    assert "COPY devtools /app/devtools" in stages["replay"]
+    for stage in ("services", "build"):  # the product image carries no dev tools or data
+        assert "tests" not in stages[stage] and "devtools" not in stages[stage]
     assert "http://replay:8080/" in " ".join(compose["services"]["producer"]["command"])
     assert compose["services"]["producer"]["depends_on"]["replay"]["required"] is False
 
@@ -165,9 +168,9 @@ def test_compose_commands_are_console_scripts_of_the_package(compose):
         re.findall(r'^(wikipulse-[\w-]+) = "', (ROOT / "pyproject.toml").read_text(), re.M)
     )
     used = set()
-    for service in compose["services"].values():
+    for name, service in compose["services"].items():
         command = service.get("command")
-        if command and "build" in service:
+        if command and name != "replay":  # replay runs devtools, not the product
             used |= set(re.findall(r"wikipulse-[\w-]+", " ".join(command)))
     assert used and used <= scripts
 
@@ -190,16 +193,23 @@ def test_the_dockerfile_install_steps_give_working_entry_points(tmp_path):
     pip = [str(target / "bin" / "python"), "-m", "pip", "install", "-q"]
     for step in steps:
         subprocess.run([*pip, *step.split()[2:]], cwd=context, check=True, timeout=900)
-    scripts = ("wikipulse-producer", "wikipulse-processor", "wikipulse-replay")
-    for script in (*scripts, "wikipulse-dashboard", "wikipulse"):
+    scripts = ("wikipulse-producer", "wikipulse-processor", "wikipulse-dashboard", "wikipulse")
+    for script in scripts:
         assert (target / "bin" / script).exists(), script
-    result = subprocess.run(
-        [str(target / "bin" / "wikipulse-replay"), "--help"], capture_output=True, text=True
-    )
-    assert result.returncode == 0 and "--restamp" in result.stdout
     imports = "import producer.__main__, processor.__main__, dashboard.__main__, dashboard.cli"
     imports += "; import dashboard.app as a; assert (a.STATIC / 'app.js').exists()"
+    imports += "; import wikipulse.store as s; assert 'ZADD' in s.WRITE_WINDOWS"
+    imports += "; import importlib.util as u; assert u.find_spec('devtools') is None"
     subprocess.run([str(target / "bin" / "python"), "-c", imports], cwd=tmp_path, check=True)
+    # the replay image adds devtools/ beside the installed services
+    shutil.copytree(ROOT / "devtools", tmp_path / "devtools")
+    result = subprocess.run(
+        [str(target / "bin" / "python"), "-m", "devtools.replay", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "--restamp" in result.stdout
 
 
 def test_the_dashboard_is_published_on_port_8000_and_checked_by_healthz(compose):

@@ -4,13 +4,13 @@ from functools import reduce
 
 from prometheus_client import REGISTRY
 
-from processor.windows import RecentIds, distinct_count
+from processor.windows import DistinctCounter, distinct_count
 
 
 def window(*ids: str, keep: int = 100) -> int:
     """Feed ``ids`` through the window's reduce as Quix does, and return the final count."""
-    recent = RecentIds(keep)
-    state = reduce(recent.add, ids[1:], recent.first(ids[0]))
+    recent = DistinctCounter(keep)
+    state = reduce(recent.add, ids[1:], recent.initial(ids[0]))
     final = distinct_count({"start": 0, "end": 30_000, "value": state})
     assert (final["start"], final["end"]) == (0, 30_000)
     return int(final["value"])
@@ -54,11 +54,11 @@ def test_a_copy_is_caught_while_its_original_is_among_the_last_keep_ids():
 
 
 def test_the_state_stays_bounded_however_long_the_window_or_its_ids():
-    recent = RecentIds(keep=1000)
-    state = recent.first("x" * 1_000_000)  # a hostile meta.id of 1 MB
+    recent = DistinctCounter(keep=1000)
+    state = recent.initial("x" * 1_000_000)  # a hostile meta.id of 1 MB
     for i in range(20_000):
         state = recent.add(state, f"{i:036d}")
     count, ids = state
     assert count == 20_001
     assert len(ids) <= 1000 * 37 + 1  # far below a changelog record's 1 MB
-    assert len(recent.first("y" * 65)[1]) == len("\nsha1:") + 40 + 1
+    assert len(recent.initial("y" * 65)[1]) == len("\nsha1:") + 40 + 1

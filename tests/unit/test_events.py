@@ -4,9 +4,8 @@ import json
 
 import pytest
 
-from tests.conftest import DATA
+from devtools.recordings import DATA, load_events
 from wikipulse.events import Canary, Event, Invalid, parse
-from wikipulse.replay import load_events
 
 
 def event(**fields):

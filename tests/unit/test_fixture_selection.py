@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.services import choose_source, provide
+from devtools.servers import choose_source, provide
 
 
 def test_a_configured_server_wins_and_docker_is_not_even_asked():

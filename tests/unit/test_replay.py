@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import httpx
 
+from devtools.recordings import DATA, load_events, restamp
+from devtools.replay import TOPIC, ReplayServer, frame, resume_offset
 from producer.sse import SseDecoder
-from tests.conftest import DATA
-from tests.pipeline import wait_for
-from wikipulse.replay import TOPIC, ReplayServer, frame, load_events, restamp, resume_offset
+from tests.support.pipeline import wait_for
 
 
 def test_the_recorded_capture_yields_all_384_events_despite_no_final_blank_line():
@@ -63,7 +63,7 @@ def test_sigterm_stops_the_replay_server_cleanly():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "wikipulse.replay", "--port", str(port), "--rate", "100"]
+    command = [sys.executable, "-m", "devtools.replay", "--port", str(port), "--rate", "100"]
     process = subprocess.Popen([*command, "--file", str(DATA / "recentchange-2026-06-20.sse")])
     try:
         wait_for(lambda: _listening(port), 20, f"the replay server on port {port}")

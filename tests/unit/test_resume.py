@@ -1,6 +1,13 @@
 """Resume points: never past an unacknowledged event, never further back than needed."""
 
-from producer.resume import InFlight, ResumePoint, _Tail, resume_point
+from producer.resume import (
+    Bookkeeping,
+    InFlight,
+    ResumePoint,
+    bookkeeping_headers,
+    read_bookkeeping,
+    resume_point,
+)
 
 
 def test_the_acked_point_advances_only_over_a_gap_free_run():
@@ -26,7 +33,7 @@ def test_a_failed_delivery_freezes_the_point_and_rewind_resets():
 
 
 def tail(seq, acked_seq=None, sse=None):
-    return _Tail(seq, sse or f"id{seq}", acked_seq, f"id{acked_seq}" if acked_seq else None)
+    return Bookkeeping(seq, sse or f"id{seq}", acked_seq, f"id{acked_seq}" if acked_seq else None)
 
 
 def test_recovery_extends_the_newest_acked_point_over_consecutive_records():
@@ -44,3 +51,15 @@ def test_recovery_of_an_empty_topic_starts_live():
 def test_recovery_after_a_clean_run_resumes_after_the_last_event():
     tails = [tail(i, i - 1) for i in range(1, 50)]
     assert resume_point(tails).point == ResumePoint(49, "id49")
+
+
+def test_bookkeeping_headers_read_back_as_written():
+    headers = bookkeeping_headers(42, '[{"offset":7}]', ResumePoint(40, '[{"offset":5}]'))
+    assert read_bookkeeping(headers) == Bookkeeping(42, '[{"offset":7}]', 40, '[{"offset":5}]')
+    first = bookkeeping_headers(1, None, ResumePoint(0, None))
+    assert read_bookkeeping(first) == Bookkeeping(1, None, 0, None)
+
+
+def test_records_without_bookkeeping_or_with_garbage_are_skipped():
+    assert read_bookkeeping([("wp-kind", b"heartbeat")]) is None
+    assert read_bookkeeping([("wp-seq", b"not a number")]) is None

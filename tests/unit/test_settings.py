@@ -1,7 +1,8 @@
 """Settings come from the environment and secrets stay out of logs."""
 
-from processor.settings import ProcessorSettings, redact_url
+from processor.settings import ProcessorSettings
 from producer.settings import ProducerSettings
+from wikipulse.settings import redact_url
 
 
 def test_defaults_match_the_documented_contract(monkeypatch):

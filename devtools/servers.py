@@ -1,4 +1,4 @@
-"""Where the integration tests get a real Kafka broker and a real Redis from.
+"""Where tests and benchmarks get a real Kafka broker and a real Redis from.
 
 ``WIKIPULSE_TEST_SERVICES`` chooses the tier: ``auto`` (the default), ``env``,
 ``docker`` or ``local``. With ``auto`` each service is chosen on its own, in this order:
@@ -123,8 +123,14 @@ class Services:
 
 
 @contextlib.contextmanager
-def provide(env: Mapping[str, str] | None = None) -> Iterator[Services]:
-    """Yield a Kafka address and a Redis URL, started as needed, stopped afterwards."""
+def provide(
+    env: Mapping[str, str] | None = None, need: tuple[str, ...] = ("kafka", "redis")
+) -> Iterator[Services]:
+    """Yield a Kafka address and a Redis URL, started as needed, stopped afterwards.
+
+    ``need`` names the servers wanted; one left out is not started, and its address in
+    the result is empty.
+    """
     env = os.environ if env is None else env
     tier = env.get(SELECTOR, "auto") or "auto"
     cached: dict[str, bool] = {}
@@ -134,8 +140,13 @@ def provide(env: Mapping[str, str] | None = None) -> Iterator[Services]:
             cached["docker"] = docker_answers()
         return cached["docker"]
 
-    kafka_source = choose_source(env.get("KAFKA_BROKER_ADDRESS"), docker_ok, tier)
-    redis_source = choose_source(env.get("REDIS_URL"), docker_ok, tier)
+    # a server not needed is "env": nothing is started for it
+    kafka_source: Source = "env"
+    redis_source: Source = "env"
+    if "kafka" in need:
+        kafka_source = choose_source(env.get("KAFKA_BROKER_ADDRESS"), docker_ok, tier)
+    if "redis" in need:
+        redis_source = choose_source(env.get("REDIS_URL"), docker_ok, tier)
     with contextlib.ExitStack() as stack:
         docker: dict[str, str] = {}
         images = {
@@ -160,11 +171,15 @@ def provide(env: Mapping[str, str] | None = None) -> Iterator[Services]:
                 kafka_source = "local" if kafka_source == "docker" else kafka_source
                 redis_source = "local" if redis_source == "docker" else redis_source
         local: LocalServers | None = None
-        if "local" in (kafka_source, redis_source):
+        local_needs = [
+            n for n, s in (("kafka", kafka_source), ("redis", redis_source)) if s == "local"
+        ]
+        if local_needs:
+            which = local_needs[0] if len(local_needs) == 1 else "all"
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wp-svc-")))
             local = LocalServers(directory)
-            stack.callback(local.stop)
-            local.start()
+            stack.callback(local.stop, which)
+            local.start(which)
         addresses: dict[Source, tuple[str, str]] = {
             "env": (env.get("KAFKA_BROKER_ADDRESS", ""), env.get("REDIS_URL", "")),
             "local": (

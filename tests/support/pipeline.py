@@ -24,10 +24,9 @@ import httpx
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.conftest import Names
-from tests.services import Services
-
-ROOT = Path(__file__).resolve().parent.parent
+from devtools.servers import Services
+from tests.support.names import Names
+from tests.support.paths import ROOT
 
 
 @dataclass

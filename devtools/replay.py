@@ -14,9 +14,10 @@ without a descriptive User-Agent with 403, as Wikimedia does.
 
 ``--restamp`` gives each event the time it is appended (``meta.dt``, ``timestamp``),
 so the recording behaves like a live stream; ``--loop`` replays it forever, with fresh
-``meta.id`` values on each pass. Tests also script per-connection faults (`Fault`).
+``meta.id`` values on each pass. Tests also script per-connection faults (`devtools.faults`).
 
-    wikipulse-replay --file tests/data/recentchange-sample.sse --rate 50 --restamp --loop
+    python -m devtools.replay --file devtools/data/recentchange-2026-06-20.sse \
+        --rate 50 --restamp --loop
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import signal
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +39,9 @@ from typing import Any
 
 import orjson
 
+from devtools.faults import Connection, Fault
+from devtools.recordings import load_events, restamp
+
 log = logging.getLogger(__name__)
 
 TOPIC = "replay.recentchange"
@@ -46,78 +49,6 @@ _GENERIC_AGENT = re.compile(
     r"^(python-requests|python-httpx|python-urllib|curl|wget|go-http-client|java)/[\w.]+$",
     re.IGNORECASE,
 )
-
-
-def load_events(path: Path) -> list[bytes]:
-    """The ``data`` payloads of a recorded stream: raw SSE capture or JSON lines.
-
-    A capture may end without its closing blank line (the bundled one does): the last
-    event is kept all the same, since a file, unlike a connection, is complete.
-    """
-    raw = path.read_bytes()
-    if path.suffix in (".jsonl", ".json"):
-        return [line for line in raw.splitlines() if line.strip()]
-    events: list[bytes] = []
-    for block in re.split(rb"\r?\n\r?\n", raw):
-        data = [
-            line[5:].removeprefix(b" ") for line in block.splitlines() if line.startswith(b"data:")
-        ]
-        if data:
-            events.append(b"\n".join(data))
-    return events
-
-
-def restamp(data: bytes, when: datetime, cycle: int) -> bytes:
-    """``data`` as if it happened at ``when``; on later cycles also with a new ``meta.id``.
-
-    Payloads that are not JSON objects are replayed untouched (they test bad input).
-    """
-    try:
-        obj = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return data
-    if not isinstance(obj, dict):
-        return data
-    meta = obj.get("meta")
-    if isinstance(meta, dict):
-        meta["dt"] = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        if cycle and isinstance(meta.get("id"), str):
-            meta["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{meta['id']}/{cycle}"))
-    if "timestamp" in obj:
-        obj["timestamp"] = int(when.timestamp())
-    return orjson.dumps(obj)
-
-
-@dataclass
-class Fault:
-    """What the server does to one connection (tests queue them with `ReplayServer.plan`).
-
-    kind: ``disconnect`` after ``after`` events; ``truncate`` (half a frame, then close);
-    ``stall`` (go silent for ``seconds``, then close); ``status`` (answer ``code`` with
-    an optional ``Retry-After`` and no stream).
-    """
-
-    kind: str
-    after: int = 0
-    seconds: float = 0.0
-    code: int = 200
-    retry_after: int | None = None
-
-
-@dataclass
-class Connection:
-    """What a client sent when it connected, and what it got (tests assert on it).
-
-    ``fault`` is the planned fault this connection got, and ``fault_at`` when the server
-    began it (monotonic): a test proves its fault happened from these.
-    """
-
-    last_event_id: str | None
-    user_agent: str | None
-    status: int
-    at: float = field(default_factory=time.monotonic)
-    fault: Fault | None = None
-    fault_at: float | None = None
 
 
 @dataclass
@@ -324,7 +255,7 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``wikipulse-replay``: serve a recording as a live Wikimedia stream."""
+    """``python -m devtools.replay``: serve a recording as a live Wikimedia stream."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", type=Path, required=True, help="SSE capture or JSON lines")
     parser.add_argument("--host", default="127.0.0.1")

@@ -11,8 +11,8 @@ import threading
 import uuid
 from datetime import UTC, datetime
 
-from tests.conftest import DATA
-from wikipulse.replay import ReplayServer, load_events, restamp
+from devtools.recordings import DATA, load_events, restamp
+from devtools.replay import ReplayServer
 
 RECORDED = load_events(DATA / "recentchange-2026-06-20.sse")
 

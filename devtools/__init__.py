@@ -1,0 +1,10 @@
+"""Development tools and data, never part of the product (nor of the services image).
+
+- `devtools.replay`: a local SSE server speaking Wikimedia's wire format, for offline
+  runs, tests and benchmarks (``python -m devtools.replay``);
+- `devtools.faults`: the per-connection faults it can be told to inject;
+- `devtools.recordings` and ``devtools/data/``: real recorded Wikimedia events;
+- `devtools.servers`: a real Kafka broker and a real Redis for tests and benchmarks
+  (testcontainers, or local servers started by ``services/local.sh``);
+- `devtools.configdoc`: docs/configuration.md, generated from the settings classes.
+"""

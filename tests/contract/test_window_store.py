@@ -1,0 +1,140 @@
+"""The Redis contract (`wikipulse.store`), against a real Redis and nothing else.
+
+Every reader relies on these rules; the processor's crash recovery relies on the
+writes being idempotent. Each test writes through `WindowStore.write` exactly as the
+processor's sink does, then looks at Redis directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.support.names import Names
+from wikipulse.store import KeyLayout, WindowStore
+
+WINDOW = 30_000
+S0 = 1_767_225_600_000  # a window start (2026-01-01T00:00:00Z)
+S1, S2 = S0 + WINDOW, S0 + 2 * WINDOW
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    connection = redis.Redis.from_url(redis_url)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def store(client: redis.Redis) -> WindowStore:
+    return WindowStore(client, KeyLayout(Names.fresh().prefix))
+
+
+def write(store: WindowStore, partition: int, closed_end: int, windows=None, partitions=2):
+    return store.write(
+        partition=partition,
+        closed_end=closed_end,
+        windows=windows or {},
+        partitions=partitions,
+        window_ms=WINDOW,
+        ttl_seconds=3600,
+    )
+
+
+def snapshot(client: redis.Redis, keys: KeyLayout) -> dict[bytes, object]:
+    """Every key of one prefix with its content, to compare whole states."""
+    state: dict[bytes, object] = {}
+    for key in client.scan_iter(f"{keys.prefix}*"):
+        kind = client.type(key)
+        if kind == b"zset":
+            state[key] = client.zrange(key, 0, -1, withscores=True)
+        elif kind == b"hash":
+            state[key] = client.hgetall(key)
+    return state
+
+
+def test_a_window_is_complete_only_when_every_partition_closed_past_it(store, client):
+    assert write(store, 0, S1, {S0: {"en.wikipedia.org": 3}}) == []
+    assert store.latest() is None and store.leaderboard(S0, 10) is None
+    assert client.zrange(store.keys.pending, 0, -1) == [str(S0).encode()]
+    assert write(store, 1, S1, {S0: {"www.wikidata.org": 5}}) == [S0]
+    assert store.latest() == S0
+    board = store.leaderboard(S0, 10)
+    assert board is not None
+    assert board.rows == [("www.wikidata.org", 5), ("en.wikipedia.org", 3)]
+    assert client.zcard(store.keys.pending) == 0
+
+
+def test_replaying_a_batch_leaves_the_same_state(store, client):
+    """After a crash Quix writes the last checkpoint's windows again."""
+    batch = {S0: {"en.wikipedia.org": 3, "de.wikipedia.org": 1}, S1: {"en.wikipedia.org": 2}}
+    write(store, 0, S2, batch)
+    write(store, 1, S2)
+    before = snapshot(client, store.keys)
+    assert write(store, 0, S2, batch) == []  # nothing becomes complete twice
+    write(store, 1, S2)
+    assert snapshot(client, store.keys) == before
+    assert client.zscore(store.keys.window(S0), "en.wikipedia.org") == 3  # absolute, not added
+
+
+def test_a_partition_s_closed_mark_never_moves_back(store, client):
+    write(store, 0, S2)
+    write(store, 0, S1, {S0: {"en.wikipedia.org": 3}})  # a late replay of an older batch
+    assert int(client.hget(store.keys.closed, "0")) == S2
+
+
+def test_partitions_finalizing_out_of_order_complete_each_window_once(store, client):
+    announced: list[bytes] = []
+    pubsub = client.pubsub()
+    pubsub.subscribe(store.keys.complete)
+    pubsub.get_message(timeout=1)  # the subscription confirmation
+    write(store, 1, S2, {S0: {"b.org": 1}, S1: {"b.org": 2}})  # partition 1 runs ahead
+    assert store.latest() is None
+    write(store, 0, S1, {S0: {"a.org": 4}})
+    assert store.starts(10) == [S0]
+    write(store, 0, S2, {S1: {"a.org": 6}})
+    assert store.starts(10) == [S0, S1]
+    while (message := pubsub.get_message(timeout=1)) is not None:
+        announced.append(message["data"])
+    pubsub.close()
+    assert announced == [str(S0).encode(), str(S1).encode()]
+    assert [(w.start, w.total, w.wikis) for w in store.windows(10)] == [(S1, 8, 2), (S0, 5, 2)]
+
+
+def test_windows_older_than_the_ttl_leave_the_index_and_their_keys_expire(store, client):
+    old, new = S0, S0 + 3600 * 1000 + WINDOW  # the second starts more than the TTL later
+    write(store, 0, old + WINDOW, {old: {"a.org": 1}}, partitions=1)
+    assert 0 < client.ttl(store.keys.window(old)) <= 3600
+    write(store, 0, new + WINDOW, {new: {"a.org": 2}}, partitions=1)
+    assert store.starts(10) == [new]
+
+
+def test_readers_take_window_length_and_partitions_from_what_the_processor_recorded(store):
+    assert store.recorded() is None
+    store.write(
+        partition=0,
+        closed_end=S0 + 10_000,
+        windows={S0: {"a.org": 7}},
+        partitions=1,
+        window_ms=10_000,
+        ttl_seconds=3600,
+    )
+    assert store.recorded() == (10_000, 1)
+    assert store.window_ms() == 10_000
+    assert store.windows(1)[0].end == S0 + 10_000
+    assert store.health().window_seconds == 10
+
+
+def test_history_has_a_zero_where_a_wiki_had_no_event(store):
+    write(store, 0, S2, {S0: {"a.org": 2, "b.org": 1}, S1: {"b.org": 4}}, partitions=1)
+    assert store.history("a.org", 10) == [(S0, 2), (S1, 0)]
+    assert store.history("b.org", 1) == [(S1, 4)]
+
+
+def test_names_are_stored_verbatim(store):
+    hostile = '<script>alert(1)</script>"\n\x7f'
+    write(store, 0, S1, {S0: {hostile: 1}}, partitions=1)
+    board = store.leaderboard(S0, 10)
+    assert board is not None and board.rows == [(hostile, 1)]

@@ -1,0 +1,124 @@
+"""The settings every service shares, as pieces each service composes.
+
+The same environment variable means the same thing in every service because it is
+declared once, here: a service's settings class inherits the pieces it needs
+(`ProcessorSettings` is `ServiceSettings` + `KafkaSettings` + `RedisSettings` +
+`WindowSettings` + its own fields). Each field's ``description`` is its documentation:
+docs/configuration.md is generated from them (``make docs``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class EnvSettings(BaseSettings):
+    """Read from environment variables of the same name, in any case."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+
+class ServiceSettings(EnvSettings):
+    """What every long-running service has: a log level and an optional /metrics port."""
+
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="port of the Prometheus `/metrics`; off when unset"
+    )
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+
+class KafkaSettings(EnvSettings):
+    """Connection to Kafka and the raw topic."""
+
+    kafka_broker_address: str = Field("localhost:9092", description="bootstrap servers")
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: str | None = Field(None, description="e.g. PLAIN, SCRAM-SHA-512")
+    kafka_sasl_username: str | None = Field(None, description="SASL user")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (never logged)")
+    kafka_ssl_ca_location: str | None = Field(None, description="CA file for SSL and SASL_SSL")
+    raw_topic: str = Field(
+        "wikimedia.recentchange", description="raw events topic; its dead letters go to `<raw>.dlq`"
+    )
+    raw_topic_partitions: int = Field(
+        6, ge=1, description="partitions when a service creates the raw topic"
+    )
+    raw_topic_replication_factor: int = Field(
+        1, ge=1, description="replicas when a service creates a topic"
+    )
+    kafka_startup_timeout_seconds: float = Field(
+        60.0, gt=0, description="how long start-up waits for Kafka before giving up"
+    )
+
+    @property
+    def dlq_topic(self) -> str:
+        return f"{self.raw_topic}.dlq"
+
+    def client_config(self) -> dict[str, Any]:
+        """librdkafka settings for a client of this cluster (secrets included)."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_broker_address,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_location:
+            config["ssl.ca.location"] = self.kafka_ssl_ca_location
+        return config
+
+
+class RedisSettings(EnvSettings):
+    """Where the windows live (see `wikipulse.store` for the key layout)."""
+
+    redis_url: str = Field(
+        "redis://localhost:6379/0", description="`redis://` or `rediss://`, password allowed"
+    )
+    redis_key_prefix: str = Field("wikipulse:", description="prefix of every key")
+
+    @property
+    def redis_url_redacted(self) -> str:
+        """The Redis URL for logs: any password replaced by ``***``."""
+        return redact_url(self.redis_url)
+
+
+class WindowSettings(EnvSettings):
+    """The windows the processor counts in. Readers take them from Redis, not from here."""
+
+    window_seconds: int = Field(30, ge=1, description="tumbling window length")
+    grace_seconds: int = Field(5, ge=0, description="how late an event may be and still count")
+
+    @property
+    def window_ms(self) -> int:
+        return self.window_seconds * 1000
+
+    @property
+    def grace_ms(self) -> int:
+        return self.grace_seconds * 1000
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))

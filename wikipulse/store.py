@@ -1,0 +1,232 @@
+"""The Redis contract: where windows live, how they are written, how they are read.
+
+Every key is built here (`KeyLayout`) and every access goes through `WindowStore`: the
+processor writes with it, the dashboard and the CLI read with it. For a window starting
+at ``S`` (epoch ms, a multiple of the window length) and the default prefix
+``wikipulse:``:
+
+=============================  ===========  ==================================================
+key                            type         content
+=============================  ===========  ==================================================
+``wikipulse:window:S``         sorted set   member = server name, score = events in the window
+``wikipulse:windows``          sorted set   the *complete* windows: member = ``S`` as text,
+                                            score = ``S``
+channel ``wikipulse:windows``  pub/sub      ``S`` is published when window ``S`` becomes complete
+``wikipulse:closed``           hash         field = raw-topic partition, value = end (ms) of the
+                                            newest window that partition has finalized
+``wikipulse:pending``          sorted set   windows with counts written but not yet complete
+``wikipulse:meta``             hash         ``window_ms`` and ``partitions`` of the processor
+                                            that wrote them, so readers need no setting
+=============================  ===========  ==================================================
+
+**Completeness.** Window ``S`` is complete when every partition of the raw topic has
+finalized past it (``closed[p] >= S + window`` for all ``p``). Only then is ``S`` added to
+``windows`` and announced. Partitions write their counts as they finalize, so a reader
+that wants final numbers goes through ``windows``, never straight to a window key.
+
+**Idempotence.** Quix Streams flushes sinks before it commits, so after a crash the last
+checkpoint's windows are written again. The write (`write_windows.lua`, one atomic step
+per partition batch) therefore sets absolute counts and moves a partition's closed mark
+only forward: a replay leaves the same state. Each server name lives in one raw-topic
+partition (the producer keys records by it), so partitions never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+
+WRITE_WINDOWS = (Path(__file__).parent / "write_windows.lua").read_text()
+#: The window length readers assume while no processor has recorded one (its default).
+DEFAULT_WINDOW_MS = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLayout:
+    """Every Redis key and channel name of one deployment (one ``REDIS_KEY_PREFIX``)."""
+
+    prefix: str = "wikipulse:"
+
+    def window(self, start_ms: int | str) -> str:
+        """The sorted set of one window's counts."""
+        return f"{self.prefix}window:{start_ms}"
+
+    @property
+    def complete(self) -> str:
+        """The sorted set of complete windows, and the channel that announces new ones."""
+        return f"{self.prefix}windows"
+
+    @property
+    def closed(self) -> str:
+        return f"{self.prefix}closed"
+
+    @property
+    def pending(self) -> str:
+        return f"{self.prefix}pending"
+
+    @property
+    def meta(self) -> str:
+        return f"{self.prefix}meta"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSummary:
+    start: int
+    end: int
+    total: int
+    wikis: int
+
+
+@dataclass(frozen=True, slots=True)
+class Leaderboard:
+    window: WindowSummary
+    rows: list[tuple[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    newest_window: int | None
+    newest_window_age_seconds: float | None
+    events_per_second: float | None
+    windows_indexed: int
+    window_seconds: int
+
+
+Scored = list[tuple[bytes, float]]
+
+
+class WindowStore:
+    """Writes finalized windows (the processor) and reads complete ones (everyone else).
+
+    A complete window never changes, so readers cache its summary; an hour of history
+    then costs one read of the index, not 120 sorted sets.
+    """
+
+    def __init__(self, client: redis.Redis, keys: KeyLayout) -> None:
+        self.client = client
+        self.keys = keys
+        self._script = client.register_script(WRITE_WINDOWS)
+        self._summaries: OrderedDict[int, WindowSummary] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, url: str, prefix: str, timeout: float = 10.0) -> WindowStore:
+        client = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=5, health_check_interval=15
+        )
+        return cls(client, KeyLayout(prefix))
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- the writer's side ---------------------------------------------------------
+
+    def write(
+        self,
+        *,
+        partition: int,
+        closed_end: int,
+        windows: Mapping[int, Mapping[str, int]],
+        partitions: int,
+        window_ms: int,
+        ttl_seconds: int,
+    ) -> list[int]:
+        """Record one partition's final counts and that it has closed up to ``closed_end``.
+
+        Returns the windows that became complete by it (announced on the channel).
+        Raises `redis.ConnectionError` / `redis.TimeoutError` when Redis is unreachable.
+        """
+        args: list[Any] = [partition, closed_end, partitions, window_ms, ttl_seconds]
+        for start in sorted(windows):
+            members = windows[start]
+            args += [self.keys.window(start), start, len(members)]
+            for member, count in members.items():
+                args += [member, count]
+        keys = [self.keys.closed, self.keys.pending, self.keys.complete, self.keys.meta]
+        complete = self._script(keys=keys, args=args)
+        return [int(start) for start in complete]
+
+    def recorded(self) -> tuple[int, int] | None:
+        """``(window_ms, partitions)`` as the processor last recorded them, if it did."""
+        found = cast(
+            list[bytes | None], self.client.hmget(self.keys.meta, ["window_ms", "partitions"])
+        )
+        if found[0] is None or found[1] is None:
+            return None
+        return int(found[0]), int(found[1])
+
+    # -- the readers' side ---------------------------------------------------------
+
+    def window_ms(self) -> int:
+        """The window length recorded by the processor (its default before it wrote any)."""
+        recorded = self.recorded()
+        return recorded[0] if recorded else DEFAULT_WINDOW_MS
+
+    def starts(self, limit: int) -> list[int]:
+        """The starts of the newest ``limit`` complete windows, oldest first."""
+        members = cast(list[bytes], self.client.zrange(self.keys.complete, -limit, -1))
+        return [int(m) for m in members]
+
+    def latest(self) -> int | None:
+        newest = self.starts(1)
+        return newest[0] if newest else None
+
+    def is_complete(self, start: int) -> bool:
+        return self.client.zscore(self.keys.complete, str(start)) is not None
+
+    def windows(self, limit: int) -> list[WindowSummary]:
+        """The newest ``limit`` complete windows, newest first."""
+        window_ms = self.window_ms()
+        return [self.summary(s, window_ms) for s in reversed(self.starts(limit))]
+
+    def summary(self, start: int, window_ms: int | None = None) -> WindowSummary:
+        with self._lock:
+            cached = self._summaries.get(start)
+        if cached is not None:
+            return cached
+        window_ms = window_ms or self.window_ms()
+        scores = cast(Scored, self.client.zrange(self.keys.window(start), 0, -1, withscores=True))
+        summary = WindowSummary(
+            start, start + window_ms, int(sum(s for _, s in scores)), len(scores)
+        )
+        with self._lock:
+            self._summaries[start] = summary
+            while len(self._summaries) > 5000:
+                self._summaries.popitem(last=False)
+        return summary
+
+    def leaderboard(self, start: int, limit: int) -> Leaderboard | None:
+        """The ``limit`` busiest wikis of window ``start``; None while it is not complete."""
+        if not self.is_complete(start):
+            return None
+        key = self.keys.window(start)
+        rows = cast(Scored, self.client.zrange(key, 0, limit - 1, desc=True, withscores=True))
+        decoded = [(m.decode("utf-8", "replace"), int(s)) for m, s in rows]
+        return Leaderboard(self.summary(start), decoded)
+
+    def history(self, server_name: str, limit: int) -> list[tuple[int, int]]:
+        """(window start, count) for one wiki over the newest ``limit`` windows, oldest first."""
+        starts = self.starts(limit)
+        with self.client.pipeline(transaction=False) as pipe:
+            for start in starts:
+                pipe.zscore(self.keys.window(start), server_name)
+            scores = pipe.execute()
+        return [(start, int(score or 0)) for start, score in zip(starts, scores, strict=True)]
+
+    def health(self) -> Health:
+        window_ms = self.window_ms()
+        newest = self.latest()
+        count = int(self.client.zcard(self.keys.complete))
+        if newest is None:
+            return Health(None, None, None, count, window_ms // 1000)
+        summary = self.summary(newest, window_ms)
+        age = time.time() - summary.end / 1000
+        rate = round(summary.total * 1000 / window_ms, 2)
+        return Health(newest, round(age, 1), rate, count, window_ms // 1000)
