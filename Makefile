@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv run run-replay services services-down services-status services-clean \
-        test test-unit test-faults test-docker lint format bench clean
+        test test-fast test-faults test-docker lint format docs bench clean
 
 # The Docker tier: the Compose end-to-end test, the pipeline tests and one fault
 # scenario against testcontainers (tests/docker/engine.sh provides engine and images).
@@ -16,10 +16,12 @@ DOCKER_TESTS := tests/docker tests/integration/test_pipeline.py \
 help:
 	@echo "make run          services + producer + processor + dashboard (live Wikimedia stream)"
 	@echo "make run-replay   the same, fed by the bundled recording (offline)"
-	@echo "make test         every test, against real Kafka and Redis"
+	@echo "make test         every test, against real Kafka and Redis (what CI runs)"
+	@echo "make test-fast    unit and contract tiers: no Kafka, a private Redis, under a minute"
 	@echo "make test-faults  only the fault-injection suite (docs/reliability.md)"
 	@echo "make test-docker  docker compose up for real, and the testcontainers tier"
 	@echo "make lint         ruff + mypy"
+	@echo "make docs         regenerate docs/configuration.md from the settings classes"
 	@echo "make services     start Kafka and Redis only; make services-down stops them"
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
@@ -64,13 +66,17 @@ test-faults: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps
 	$(PY) -m pytest -m faults $(PYTEST_ARGS)
 
-test-unit: $(STAMP)
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+# The inner loop: pure code, and the Redis contract against a Redis of its own.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "(unit or contract) and not integration" tests/unit tests/contract $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+docs: $(STAMP)
+	$(PY) -m devtools.configdoc > docs/configuration.md
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -1,6 +1,6 @@
 """``make bench`` / ``python -m benchmarks``: one table, figures as JSON in benchmarks/results/.
 
-Uses the same servers as the tests (tests/services.py): KAFKA_BROKER_ADDRESS / REDIS_URL
+Uses the same servers as the tests (devtools/servers.py): KAFKA_BROKER_ADDRESS / REDIS_URL
 when set, else Docker, else local servers started for the run.
 """
 

@@ -8,7 +8,7 @@
 #   services/local.sh status   say what runs where
 #   services/local.sh clean    down, then delete the data (a fresh cluster id next time)
 #
-# `make services` / `make services-down` call this; so do the test fixtures (tests/services.py),
+# `make services` / `make services-down` call this; so do the test fixtures (devtools/servers.py),
 # with their own SERVICES_DIR and free ports, so there is one recipe for both.
 #
 # Environment (all optional):

@@ -1,23 +1,8 @@
 """The Redis contract: where windows live, how they are written, how they are read.
 
 Every key is built here (`KeyLayout`) and every access goes through `WindowStore`: the
-processor writes with it, the dashboard and the CLI read with it. For a window starting
-at ``S`` (epoch ms, a multiple of the window length) and the default prefix
-``wikipulse:``:
-
-=============================  ===========  ==================================================
-key                            type         content
-=============================  ===========  ==================================================
-``wikipulse:window:S``         sorted set   member = server name, score = events in the window
-``wikipulse:windows``          sorted set   the *complete* windows: member = ``S`` as text,
-                                            score = ``S``
-channel ``wikipulse:windows``  pub/sub      ``S`` is published when window ``S`` becomes complete
-``wikipulse:closed``           hash         field = raw-topic partition, value = end (ms) of the
-                                            newest window that partition has finalized
-``wikipulse:pending``          sorted set   windows with counts written but not yet complete
-``wikipulse:meta``             hash         ``window_ms`` and ``partitions`` of the processor
-                                            that wrote them, so readers need no setting
-=============================  ===========  ==================================================
+processor writes with it, the dashboard and the CLI read with it. The table of keys is
+in docs/architecture.md ("The Redis contract").
 
 **Completeness.** Window ``S`` is complete when every partition of the raw topic has
 finalized past it (``closed[p] >= S + window`` for all ``p``). Only then is ``S`` added to

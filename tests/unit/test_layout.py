@@ -1,0 +1,52 @@
+"""Who may import whom: the contract is `wikipulse`, and the product ships no dev tools."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from tests.support.paths import ROOT
+
+PRODUCT = ("wikipulse", "producer", "processor", "dashboard")
+#: what each product package may import from the project
+ALLOWED = {
+    "wikipulse": {"wikipulse"},
+    "producer": {"producer", "wikipulse"},
+    "processor": {"processor", "wikipulse"},
+    "dashboard": {"dashboard", "wikipulse"},
+}
+
+
+def project_imports(package: str) -> dict[str, set[str]]:
+    """For each module of ``package``, the top-level project packages it imports."""
+    project = {*PRODUCT, "devtools", "tests", "benchmarks"}
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names & project
+    return found
+
+
+@pytest.mark.parametrize("package", PRODUCT)
+def test_product_packages_import_only_the_contract_and_themselves(package):
+    for module, imported in project_imports(package).items():
+        assert imported <= ALLOWED[package], f"{module} imports {imported - ALLOWED[package]}"
+
+
+def test_the_redis_keys_are_built_in_one_place():
+    """Only wikipulse/store.py joins the prefix to a name; the Lua script gets whole keys."""
+    joins = re.compile(r"prefix\}|prefix *\+|\.\. *start")
+    files = [*ROOT.glob("*/**/*.py"), ROOT / "wikipulse" / "write_windows.lua"]
+    checked = [p for p in files if p.relative_to(ROOT).parts[0] in PRODUCT]
+    assert len(checked) > 20
+    for path in checked:
+        found = joins.findall(path.read_text())
+        assert path.name == "store.py" or not found, f"{path} builds a key: {found}"
+    assert joins.search((ROOT / "wikipulse" / "store.py").read_text())
