@@ -48,6 +48,7 @@ def run_latency(
             "REDIS_KEY_PREFIX": prefix,
             "CONSUMER_GROUP": "bench-latency",
             "SSE_URL": replay.url,
+            "BACKFILL": "0",
             "WINDOW_SECONDS": str(window_s),
             "GRACE_SECONDS": str(grace_s),
             # let heartbeats close the last window once the stream goes quiet (the

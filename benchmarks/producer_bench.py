@@ -83,6 +83,7 @@ def run_producer(kafka: str, topic: str, count: int, workdir: Path) -> tuple[Res
         "KAFKA_BROKER_ADDRESS": kafka,
         "RAW_TOPIC": topic,
         "SSE_URL": url,
+        "BACKFILL": "0",  # the stream from its start, as generated
         "METRICS_PORT": str(port),
         "LOG_LEVEL": "WARNING",
     }

@@ -36,3 +36,5 @@ class Connection:
     at: float = field(default_factory=time.monotonic)
     fault: Fault | None = None
     fault_at: float | None = None
+    since: str | None = None  # the ``since`` query parameter, as sent
+    offset: int | None = None  # the first offset served

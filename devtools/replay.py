@@ -9,8 +9,14 @@ recorded ``recentchange`` events the way ``stream.wikimedia.org`` serves them::
 
 Like the real service it keeps a log of events that grows on its own clock, whether or
 not anybody is connected, and honours ``Last-Event-ID``: a client that reconnects gets
-every event after the one it names, so gaps can be tested for. It refuses clients
-without a descriptive User-Agent with 403, as Wikimedia does.
+every event after the one it names, so gaps can be tested for. Without one, the
+``since`` query parameter (epoch ms or ISO 8601) starts at the first event of that time
+or later, and at the oldest event it has when ``since`` is older than that, as
+Wikimedia serves history within its retention. It refuses clients without a
+descriptive User-Agent with 403, as Wikimedia does.
+
+``--history 1h`` fills the log with an hour of past events before the live ones start
+(at ``--history-rate``), so a first start that asks for ``since`` gets a backfill.
 
 ``--restamp`` gives each event the time it is appended (``meta.dt``, ``timestamp``),
 so the recording behaves like a live stream; ``--loop`` replays it forever, with fresh
@@ -36,6 +42,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
@@ -103,6 +110,22 @@ class ReplayServer:
             self.log.extend(events)
             self._cond.notify_all()
 
+    def fill_history(self, events: list[bytes], seconds: float, rate: float) -> int:
+        """Append ``seconds`` of past events at ``rate`` per second, stamped from
+        ``now - seconds`` on, with ``meta.id`` values no live pass will repeat."""
+        count = int(seconds * rate)
+        begin = datetime.now(UTC).timestamp() - seconds
+        history = [
+            restamp(
+                events[i % len(events)],
+                datetime.fromtimestamp(begin + i / rate, UTC),
+                HISTORY_CYCLES + i // len(events),
+            )
+            for i in range(count)
+        ]
+        self.extend(history)
+        return count
+
     def play(
         self,
         events: list[bytes],
@@ -141,6 +164,49 @@ class ReplayServer:
                 return True
             self._cond.wait(timeout)
             return len(self.log) > offset
+
+
+#: Cycle numbers of history events, far beyond any live pass (see `restamp`).
+HISTORY_CYCLES = 1_000_000
+
+
+def parse_since(value: str) -> int | None:
+    """``since`` as epoch ms: Wikimedia takes epoch milliseconds or an ISO 8601 time."""
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def event_time_ms(data: bytes) -> int | None:
+    """An event's ``meta.dt`` as epoch ms (None for what has none)."""
+    try:
+        obj = orjson.loads(data)
+        when = datetime.fromisoformat(obj["meta"]["dt"].replace("Z", "+00:00"))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError):
+        return None
+    return int(when.timestamp() * 1000)
+
+
+def since_offset(log: list[bytes], since_ms: int) -> tuple[int, int | None]:
+    """The first offset whose event happened at ``since_ms`` or later, and the oldest
+    event time in the log (events without a time are served with their neighbours)."""
+    oldest: int | None = None
+    for offset, data in enumerate(log):
+        when = event_time_ms(data)
+        if when is None:
+            continue
+        if oldest is None:
+            oldest = when
+        if when >= since_ms:
+            return offset, oldest
+    return len(log), oldest
 
 
 def frame(offset: int, data: bytes) -> bytes:
@@ -193,7 +259,18 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
             offset = resume_offset(last_id)
             with server._cond:
                 end = len(server.log)
-            if offset < 0:  # no (usable) id: start at "now", as Wikimedia does
+                snapshot = server.log[:end]
+            since = parse_qs(urlsplit(self.path).query).get("since", [None])[0]
+            since_ms = parse_since(since) if since is not None else None
+            if offset < 0 and since_ms is not None:  # history, as far as the log has it
+                offset, oldest = since_offset(snapshot, since_ms)
+                if oldest is not None and since_ms < oldest:
+                    log.info(
+                        "since %s is older than the oldest event (%s); serving from offset 0",
+                        since,
+                        datetime.fromtimestamp(oldest / 1000, UTC).isoformat(),
+                    )
+            elif offset < 0:  # no (usable) id: start at "now", as Wikimedia does
                 offset = end
             elif offset > end:
                 # an id from before this server restarted, beyond what it has: serve from
@@ -206,6 +283,7 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                     end,
                 )
                 offset = end
+            connection.since, connection.offset = since, offset
             log.info("client %r starts at offset %d", agent, offset)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -254,6 +332,14 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def duration_seconds(text: str) -> float:
+    """``90s``, ``30m``, ``1h``, ``2d`` (or ``0``) as seconds."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
+    if not match or (not match.group(2) and float(match.group(1)) != 0):
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30m, 1h)")
+    return float(match.group(1)) * {"": 0, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m devtools.replay``: serve a recording as a live Wikimedia stream."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -264,6 +350,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--restamp", action="store_true", help="stamp events with now")
     parser.add_argument("--loop", action="store_true", help="replay forever")
     parser.add_argument("--keepalive", type=float, default=0.0, help="':' comment every N s")
+    parser.add_argument(
+        "--history", default="0", help="past events to start with, e.g. 1h or 30m (default none)"
+    )
+    parser.add_argument("--history-rate", type=float, default=10.0, help="their events/s")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     events = load_events(args.file)
@@ -273,6 +363,10 @@ def main(argv: list[str] | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     server = ReplayServer(host=args.host, port=args.port, keepalive_seconds=args.keepalive)
+    history = duration_seconds(args.history)
+    if history:
+        filled = server.fill_history(events, history, args.history_rate)
+        log.info("history: %d events over the past %s", filled, args.history)
     server.start()
     log.info("serving %d recorded events on %s", len(events), server.url)
     try:

@@ -6,12 +6,15 @@ import logging
 import signal
 import sys
 import threading
+import time
+from datetime import UTC, datetime
 from types import FrameType
 
 from confluent_kafka import KafkaException
 from pydantic import ValidationError
 
 from producer.publisher import Publisher, Stopped
+from producer.resume import backfill_since
 from producer.settings import ProducerSettings
 from producer.stream import Interruptible, StreamReader
 from wikipulse.kafka import startup_failure
@@ -51,9 +54,22 @@ def main() -> None:
         return
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
         sys.exit(startup_failure("wikipulse-producer", settings, exc))
+    since_ms = None
+    if publisher.first_start:
+        since_ms = backfill_since(settings.backfill, int(time.time() * 1000))
+        if since_ms is None:
+            log.info("no events in %s yet: starting from the live stream", settings.raw_topic)
+        else:
+            since = datetime.fromtimestamp(since_ms / 1000, UTC).isoformat(timespec="seconds")
+            log.info(
+                "no events in %s yet: backfilling from %s (BACKFILL=%s)",
+                settings.raw_topic,
+                since,
+                settings.backfill,
+            )
     publisher.start()
     try:
-        StreamReader(settings, publisher, stop, interruptible).run()
+        StreamReader(settings, publisher, stop, interruptible, since_ms=since_ms).run()
     except Stopped:
         pass
     finally:

@@ -136,10 +136,10 @@ class Publisher:
         self.partitions = partitions
         start = recovered.point or ResumePoint(0, None)
         self.in_flight = InFlight(start, recovered.next_seq)
+        #: no resume point in Kafka: the stream starts from ``since`` or from now
+        self.first_start = recovered.point is None
         if recovered.point:
             log.info("resuming after SSE id %s (seq %d)", start.sse_id, start.seq)
-        else:
-            log.info("no events in %s yet: starting from the live stream", self.topic)
         self.clock = EventClock(int(settings.heartbeat_max_ahead_seconds * 1000))
         # Delivery reports run in whichever thread polls: the reader, or the heartbeat
         # thread while the stream is quiet (so acks and the resume point stay current).

@@ -6,6 +6,12 @@ Everything about it lives in this module: sequence numbers and the in-flight tra
 (`recover`, `resume_point`). The connection loop (`producer.stream`) only asks for the
 resume id; the publisher only reports sends and acknowledgements.
 
+**First start.** With no resume point in Kafka there is no id to send. The stream then
+starts at "now", unless ``BACKFILL`` asks for history: the first connection carries
+``since`` (`backfill_since`), and every later one the ``Last-Event-ID`` of what Kafka
+has acknowledged, never ``since`` again. Backfilled events are published exactly as
+live ones, so the processor counts them without knowing.
+
 Wikimedia starts a connection without ``Last-Event-ID`` at "now", so an id that is too
 new loses events for good and one that is too old only repeats some (the processor
 drops repeats by ``meta.id``). The rule here is therefore: resume after the newest event
@@ -23,16 +29,51 @@ most the events that were in flight when the process died.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from wikipulse.events import Header
+from wikipulse.events import MIN_TIME_MS, Header
 from wikipulse.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def backfill_since(setting: str, now_ms: int) -> int | None:
+    """The ``since`` (epoch ms) a first start asks for, from ``BACKFILL``; None when off.
+
+    ``BACKFILL`` is ``0`` (off), a duration back from now (``90m``, ``1h``, ``2d``), an
+    ISO 8601 time (``2026-06-20T12:00:00Z``) or epoch milliseconds. Raises `ValueError`
+    for anything else, and for a time in the future.
+    """
+    text = setting.strip()
+    if text in ("", "0"):
+        return None
+    match = _DURATION.fullmatch(text)
+    if match:
+        return now_ms - int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+    if text.isdigit():
+        since = int(text)
+        if since < MIN_TIME_MS:
+            raise ValueError(f"BACKFILL={text!r}: a duration needs a unit (s, m, h, d)")
+    else:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"BACKFILL={text!r}: expected 0, a duration (1h), an ISO time or epoch ms"
+            ) from None
+        since = int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
+    if since > now_ms:
+        raise ValueError(f"BACKFILL={text!r} is in the future")
+    return since
 
 
 @dataclass(frozen=True, slots=True)

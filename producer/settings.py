@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import time
 
+from pydantic import Field, field_validator
+
+from producer.resume import backfill_since
 from wikipulse import __version__
 from wikipulse.settings import KafkaSettings, ServiceSettings
 
@@ -51,3 +54,14 @@ class ProducerSettings(ServiceSettings, KafkaSettings):
     max_event_bytes: int = Field(
         1_000_000, ge=1024, description="larger events become invalid records without data"
     )
+    backfill: str = Field(
+        "1h",
+        description="on a first start (no resume point in the raw topic), history to read "
+        "first: a duration (`90m`, `1h`), an ISO 8601 time or epoch ms; `0` turns it off",
+    )
+
+    @field_validator("backfill")
+    @classmethod
+    def _valid_backfill(cls, value: str) -> str:
+        backfill_since(value, int(time.time() * 1000))  # raises with the reason
+        return value

@@ -90,8 +90,12 @@ class StreamReader:
         publisher: Publisher,
         stop: threading.Event,
         interruptible: Interruptible,
+        since_ms: int | None = None,
     ) -> None:
         self.settings = settings
+        #: a first start's backfill: asked for while there is no id to resume after
+        self.since_ms = since_ms
+        self._history_checked = since_ms is None
         self.publisher = publisher
         self.stop = stop
         self.interruptible = interruptible
@@ -138,8 +142,11 @@ class StreamReader:
 
     def _connect_and_read(self, resume_id: str | None) -> int:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        params = {}
         if resume_id is not None:
             headers["Last-Event-ID"] = resume_id
+        elif self.since_ms is not None:
+            params["since"] = str(self.since_ms)
         delivered = 0
         clock = self.publisher.clock
         requested_at, newest_before = time.monotonic(), clock.newest_ms
@@ -154,7 +161,8 @@ class StreamReader:
         probe.daemon = True
         self.interruptible.now = True
         try:
-            with self.client.stream("GET", self.settings.sse_url, headers=headers) as response:
+            url = self.settings.sse_url
+            with self.client.stream("GET", url, headers=headers, params=params) as response:
                 if response.status_code != 200:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                     raise Disconnected(
@@ -162,7 +170,8 @@ class StreamReader:
                         f"http_{response.status_code}",
                         retry_after if response.status_code in (429, 503) else None,
                     )
-                log.info("connected to %s (Last-Event-ID %s)", self.settings.sse_url, resume_id)
+                start = f"since {params['since']}" if params else f"Last-Event-ID {resume_id}"
+                log.info("connected to %s (%s)", self.settings.sse_url, start)
                 decoder = SseDecoder(resume_id, max_event_bytes=self.settings.max_event_bytes)
                 clock.set_live(True)
                 if resume_id is not None:
@@ -184,6 +193,8 @@ class StreamReader:
                         clock.vouch(time.monotonic())
                     delivered += len(events)
                     self.events_read += len(events)
+                    if events and not self._history_checked:
+                        self._check_history(clock.newest_ms)
                     self.server_retry = (
                         decoder.retry_ms / 1000 if decoder.retry_ms is not None else None
                     )
@@ -199,6 +210,18 @@ class StreamReader:
             probe.cancel()
             self.interruptible.now = False
         return delivered
+
+    def _check_history(self, first_ms: int | None) -> None:
+        """Say once when the stream's history starts later than the backfill asked for."""
+        if first_ms is None or self.since_ms is None:
+            return
+        self._history_checked = True
+        if first_ms - self.since_ms > 60_000:
+            log.warning(
+                "backfill asked for events since %s; the stream's history starts at %s",
+                _iso(self.since_ms),
+                _iso(first_ms),
+            )
 
     def _pause(self, exc: Disconnected) -> None:
         delay = self.backoff.next_delay()
@@ -231,5 +254,9 @@ class StreamReader:
             self.events_read,
             len(self.publisher.in_flight),
             self.reconnects,
-            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(newest / 1000)) if newest else "-",
+            _iso(newest) if newest else "-",
         )
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))

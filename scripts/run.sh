@@ -33,7 +33,7 @@ start() {  # name, command...: run it with its output prefixed by its name
 if [ "${REPLAY:-0}" = 1 ]; then
   port="${REPLAY_PORT:-8081}"
   start replay "$PY" -m devtools.replay --file devtools/data/recentchange-2026-06-20.sse \
-    --port "$port" --rate "${REPLAY_RATE:-50}" --restamp --loop
+    --port "$port" --rate "${REPLAY_RATE:-50}" --restamp --loop --history 1h --history-rate 20
   export SSE_URL="http://127.0.0.1:$port/v2/stream/recentchange"
 fi
 

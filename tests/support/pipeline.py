@@ -106,6 +106,7 @@ class Pipeline:
             "READ_TIMEOUT_SECONDS": "5",
             "BACKOFF_INITIAL_SECONDS": "0.2",
             "BACKOFF_MAX_SECONDS": "2",
+            "BACKFILL": "0",  # a first start reads from now; the backfill tests opt in
             "LOG_LEVEL": "INFO",
         }
         env.update(self.overrides)

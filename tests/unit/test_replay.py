@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 import httpx
 
 from devtools.recordings import DATA, load_events, restamp
-from devtools.replay import TOPIC, ReplayServer, frame, resume_offset
+from devtools.replay import (
+    TOPIC,
+    ReplayServer,
+    event_time_ms,
+    frame,
+    parse_since,
+    resume_offset,
+)
 from producer.sse import SseDecoder
 from tests.support.pipeline import wait_for
 
@@ -79,3 +86,40 @@ def _listening(port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def first_served(server: ReplayServer, **params: str) -> tuple[bytes, int]:
+    """The first event a client gets, and its offset."""
+    headers = {"User-Agent": "WikiPulse-test/1 (tests)"}
+    with httpx.stream("GET", server.url, headers=headers, params=params, timeout=5) as response:
+        decoder = SseDecoder()
+        for chunk in response.iter_bytes():
+            events = decoder.feed(chunk)
+            if events:
+                return events[0].data, resume_offset(events[0].id) - 1
+    raise AssertionError("nothing served")
+
+
+def test_since_starts_at_the_first_event_of_that_time_as_wikimedia_serves_history():
+    events = load_events(DATA / "recentchange-2026-06-20.sse")
+    with ReplayServer() as server:
+        server.fill_history(events, seconds=600, rate=1.0)  # one event every second
+        assert len(server.log) == 600
+        times = [event_time_ms(e) for e in server.log]
+        assert times == sorted(times) and None not in times
+        middle = times[300]
+        assert middle is not None
+        data, offset = first_served(server, since=str(middle))
+        assert (offset, event_time_ms(data)) == (300, middle)
+        iso = datetime.fromtimestamp((middle + 1) / 1000, UTC).isoformat()
+        assert first_served(server, since=iso)[1] == 301  # ISO 8601 works too
+        assert first_served(server, since="0")[1] == 0  # older than it has: its oldest
+        ids = {json.loads(e)["meta"]["id"] for e in server.log}
+        assert len(ids) == 600  # history never repeats an id, even past the recording
+
+
+def test_since_parses_epoch_ms_and_iso_times_like_wikimedia():
+    assert parse_since("1781913600000") == 1_781_913_600_000
+    assert parse_since("2026-06-20T00:00:00Z") == 1_781_913_600_000
+    assert parse_since("2026-06-20T00:00:00") == 1_781_913_600_000  # UTC when unzoned
+    assert parse_since("yesterday") is None

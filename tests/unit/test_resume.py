@@ -1,13 +1,18 @@
 """Resume points: never past an unacknowledged event, never further back than needed."""
 
+import pytest
+from pydantic import ValidationError
+
 from producer.resume import (
     Bookkeeping,
     InFlight,
     ResumePoint,
+    backfill_since,
     bookkeeping_headers,
     read_bookkeeping,
     resume_point,
 )
+from producer.settings import ProducerSettings
 
 
 def test_the_acked_point_advances_only_over_a_gap_free_run():
@@ -63,3 +68,34 @@ def test_bookkeeping_headers_read_back_as_written():
 def test_records_without_bookkeeping_or_with_garbage_are_skipped():
     assert read_bookkeeping([("wp-kind", b"heartbeat")]) is None
     assert read_bookkeeping([("wp-seq", b"not a number")]) is None
+
+
+NOW = 1_781_913_600_000  # 2026-06-20T00:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("setting", "since"),
+    [
+        ("0", None),
+        ("", None),
+        ("1h", NOW - 3_600_000),
+        ("90m", NOW - 5_400_000),
+        ("1.5d", NOW - 129_600_000),
+        ("2026-06-19T23:00:00Z", NOW - 3_600_000),
+        ("1781910000000", NOW - 3_600_000),
+    ],
+)
+def test_backfill_is_a_duration_a_time_or_off(setting, since):
+    assert backfill_since(setting, NOW) == since
+
+
+@pytest.mark.parametrize("setting", ["3600", "an hour", "1w", "2026-06-21T00:00:00Z"])
+def test_backfill_refuses_what_it_cannot_mean(setting):
+    with pytest.raises(ValueError, match="BACKFILL"):
+        backfill_since(setting, NOW)
+
+
+def test_a_bad_backfill_stops_the_producer_at_configuration(monkeypatch):
+    monkeypatch.setenv("BACKFILL", "an hour")
+    with pytest.raises(ValidationError, match="BACKFILL"):
+        ProducerSettings()
