@@ -62,6 +62,23 @@ class WikiHistory(BaseModel):
     history: list[Point]
 
 
+class UnusualWiki(BaseModel):
+    server_name: str
+    count: int
+    baseline_median: float
+    baseline_scale: float
+    score: float
+
+
+class UnusualWindow(Window):
+    baseline_windows: int
+    baseline_minutes: int
+    threshold: float
+    min_count: int
+    min_baseline_windows: int
+    unusual: list[UnusualWiki]
+
+
 class PipelineHealth(BaseModel):
     newest_window: int | None
     newest_window_age_seconds: float | None
@@ -131,6 +148,40 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         found = await asyncio.to_thread(store.history, server_name, limit)
         points = [Point(start=s, count=c) for s, c in found]
         return WikiHistory(server_name=server_name, history=points)
+
+    async def unusual_in(start: int) -> UnusualWindow | None:
+        report = await asyncio.to_thread(
+            store.unusual, start, settings.unusual_baseline_ms, settings.unusual_rule
+        )
+        if report is None:
+            return None
+        return UnusualWindow(
+            **vars_of(report.window),
+            baseline_windows=report.baseline_windows,
+            baseline_minutes=settings.unusual_baseline_minutes,
+            threshold=settings.unusual_threshold,
+            min_count=settings.unusual_min_count,
+            min_baseline_windows=settings.unusual_min_baseline_windows,
+            unusual=[UnusualWiki(**vars_of(u)) for u in report.wikis],
+        )
+
+    @app.get("/api/unusual", response_model=UnusualWindow | None)
+    async def unusual_now() -> UnusualWindow | None:
+        """The wikis unusual in the newest complete window (null before the first one).
+
+        Each wiki's count against its own baseline: the median and MAD of its counts in
+        the complete windows of the preceding ``UNUSUAL_BASELINE_MINUTES``.
+        """
+        newest = await asyncio.to_thread(store.latest)
+        return None if newest is None else await unusual_in(newest)
+
+    @app.get("/api/unusual/{start}", response_model=UnusualWindow)
+    async def unusual(start: int) -> UnusualWindow:
+        """The wikis unusual in one complete window (404 while it is not complete)."""
+        found = await unusual_in(start)
+        if found is None:
+            raise HTTPException(404, f"window {start} is not (yet) complete")
+        return found
 
     @app.get("/api/health", response_model=PipelineHealth)
     async def pipeline_health() -> PipelineHealth:

@@ -1,9 +1,11 @@
-"""``wikipulse top``: the leaderboard of a complete window as a table in the terminal.
+"""``wikipulse``: complete windows in the terminal.
 
-wikipulse top                  the newest complete window
-wikipulse top --window S       window S (epoch ms)
+wikipulse top                  the leaderboard of the newest complete window
+wikipulse top --window S       of window S (epoch ms)
 wikipulse top --limit 10       the first 10 wikis
 wikipulse top --watch          redraw whenever a window completes (Ctrl-C stops)
+wikipulse unusual              the wikis unusual in the newest complete window
+wikipulse unusual --window S   in window S
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dashboard.settings import DashboardSettings
-from wikipulse.store import Leaderboard, WindowStore
+from wikipulse.store import Leaderboard, UnusualReport, WindowStore
 
 
 def render(board: Leaderboard) -> Table:
@@ -40,6 +42,51 @@ def render(board: Leaderboard) -> Table:
         # Text(): names from the stream are shown literally, never parsed as markup
         table.add_row(str(rank), Text(name), str(count), share)
     return table
+
+
+def render_unusual(report: UnusualReport, settings: DashboardSettings) -> Table:
+    window = report.window
+    start = datetime.fromtimestamp(window.start / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    table = Table(
+        title=f"WikiPulse — unusual in window {window.start} ({start} UTC)",
+        caption=(
+            f"against each wiki's median over {report.baseline_windows} windows "
+            f"({settings.unusual_baseline_minutes} min); flagged above "
+            f"{settings.unusual_threshold:g} robust deviations and "
+            f"{settings.unusual_min_count} events"
+        ),
+    )
+    table.add_column("wiki")
+    table.add_column("changes", justify="right")
+    table.add_column("usual", justify="right", style="dim")
+    table.add_column("deviations", justify="right")
+    for found in report.wikis:
+        median = f"{found.baseline_median:g}"
+        table.add_row(Text(found.server_name), str(found.count), median, f"{found.score:.1f}")
+    return table
+
+
+def unusual(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
+    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix, timeout=10)
+    try:
+        start = args.window if args.window is not None else store.latest()
+        report = None
+        if start is not None:
+            report = store.unusual(start, settings.unusual_baseline_ms, settings.unusual_rule)
+        if report is None:
+            what = f"window {start} is not complete" if start else "no complete window yet"
+            console.print(f"[yellow]{what}[/yellow]")
+            return 1
+        if not report.wikis:
+            console.print(f"nothing unusual in window {report.window.start}")
+            return 0
+        console.print(render_unusual(report, settings))
+        return 0
+    except redis.RedisError as exc:
+        console.print(f"[red]cannot read Redis: {type(exc).__name__}: {exc}[/red]")
+        return 2
+    finally:
+        store.close()
 
 
 def top(store: WindowStore, window: int | None, limit: int) -> Leaderboard | None:
@@ -87,13 +134,18 @@ def main(argv: list[str] | None = None) -> None:
     top_parser.add_argument("--window", type=int, help="window start, epoch ms (default: newest)")
     top_parser.add_argument("--limit", type=int, default=20, help="rows (default 20)")
     top_parser.add_argument("--watch", action="store_true", help="redraw on every new window")
+    unusual_parser = commands.add_parser("unusual", help="wikis far above their usual count")
+    unusual_parser.add_argument(
+        "--window", type=int, help="window start, epoch ms (default: newest)"
+    )
     args = parser.parse_args(argv)
     try:
         settings = DashboardSettings()
     except ValidationError as exc:
         sys.exit(f"wikipulse: bad configuration: {exc}")
     try:
-        sys.exit(run(args, settings, Console()))
+        command = unusual if args.command == "unusual" else run
+        sys.exit(command(args, settings, Console()))
     except KeyboardInterrupt:
         sys.exit(0)
 

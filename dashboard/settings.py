@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from wikipulse.settings import RedisSettings, ServiceSettings
+from wikipulse.settings import RedisSettings, ServiceSettings, UnusualSettings
 
 
-class DashboardSettings(ServiceSettings, RedisSettings):
+class DashboardSettings(ServiceSettings, RedisSettings, UnusualSettings):
     dashboard_host: str = Field("127.0.0.1", description="interface to listen on")
     dashboard_port: int = Field(8000, ge=1, le=65535, description="HTTP port")
     stale_after_seconds: float = Field(

@@ -14,13 +14,20 @@ from pydantic_settings import BaseSettings
 from dashboard.settings import DashboardSettings
 from processor.settings import ProcessorSettings
 from producer.settings import ProducerSettings
-from wikipulse.settings import KafkaSettings, RedisSettings, ServiceSettings, WindowSettings
+from wikipulse.settings import (
+    KafkaSettings,
+    RedisSettings,
+    ServiceSettings,
+    UnusualSettings,
+    WindowSettings,
+)
 
 SHARED: list[tuple[str, type[BaseSettings]]] = [
     ("Every service", ServiceSettings),
     ("Kafka (producer, processor)", KafkaSettings),
     ("Redis (processor, dashboard and CLI)", RedisSettings),
     ("Windows (processor)", WindowSettings),
+    ("Unusual now (dashboard and CLI)", UnusualSettings),
 ]
 SERVICES: list[tuple[str, str, type[BaseSettings]]] = [
     ("Producer", "wikipulse-producer", ProducerSettings),

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wikipulse.unusual import Rule
+
 
 class EnvSettings(BaseSettings):
     """Read from environment variables of the same name, in any case."""
@@ -111,6 +113,35 @@ class WindowSettings(EnvSettings):
     @property
     def grace_ms(self) -> int:
         return self.grace_seconds * 1000
+
+
+class UnusualSettings(EnvSettings):
+    """When a wiki's count is unusual (readers: dashboard, CLI; see `wikipulse.unusual`)."""
+
+    unusual_baseline_minutes: int = Field(
+        60, ge=5, le=24 * 60, description="each wiki's baseline: the complete windows this far back"
+    )
+    unusual_threshold: float = Field(
+        5.0, gt=0, description="robust deviations (MAD-based) above the baseline median"
+    )
+    unusual_min_count: int = Field(
+        20, ge=1, description="a wiki with fewer events in a window is never unusual"
+    )
+    unusual_min_baseline_windows: int = Field(
+        10, ge=1, description="windows of history needed before anything is judged"
+    )
+
+    @property
+    def unusual_rule(self) -> Rule:
+        return Rule(
+            threshold=self.unusual_threshold,
+            min_count=self.unusual_min_count,
+            min_baseline_windows=self.unusual_min_baseline_windows,
+        )
+
+    @property
+    def unusual_baseline_ms(self) -> int:
+        return self.unusual_baseline_minutes * 60_000
 
 
 def redact_url(url: str) -> str:

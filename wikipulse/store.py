@@ -28,6 +28,8 @@ from typing import Any, cast
 
 import redis
 
+from wikipulse.unusual import Rule, Unusual, find_unusual
+
 WRITE_WINDOWS = (Path(__file__).parent / "write_windows.lua").read_text()
 #: The window length readers assume while no processor has recorded one (its default).
 DEFAULT_WINDOW_MS = 30_000
@@ -84,6 +86,13 @@ class Health:
     window_seconds: int
 
 
+@dataclass(frozen=True, slots=True)
+class UnusualReport:
+    window: WindowSummary
+    baseline_windows: int
+    wikis: list[Unusual]
+
+
 Scored = list[tuple[bytes, float]]
 
 
@@ -99,6 +108,7 @@ class WindowStore:
         self.keys = keys
         self._script = client.register_script(WRITE_WINDOWS)
         self._summaries: OrderedDict[int, WindowSummary] = OrderedDict()
+        self._counts: OrderedDict[int, dict[str, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
@@ -204,6 +214,36 @@ class WindowStore:
                 pipe.zscore(self.keys.window(start), server_name)
             scores = pipe.execute()
         return [(start, int(score or 0)) for start, score in zip(starts, scores, strict=True)]
+
+    def counts(self, starts: list[int]) -> dict[int, dict[str, int]]:
+        """Every wiki's count in each of the complete windows ``starts`` (cached: final)."""
+        with self._lock:
+            found = {s: self._counts[s] for s in starts if s in self._counts}
+        missing = [s for s in starts if s not in found]
+        if missing:
+            with self.client.pipeline(transaction=False) as pipe:
+                for start in missing:
+                    pipe.zrange(self.keys.window(start), 0, -1, withscores=True)
+                read = cast(list[Scored], pipe.execute())
+            with self._lock:
+                for start, scores in zip(missing, read, strict=True):
+                    counts = {m.decode("utf-8", "replace"): int(c) for m, c in scores}
+                    found[start] = self._counts[start] = counts
+                while len(self._counts) > 400:
+                    self._counts.popitem(last=False)
+        return found
+
+    def unusual(self, start: int, baseline_ms: int, rule: Rule) -> UnusualReport | None:
+        """The wikis unusual in complete window ``start`` against the complete windows
+        that start in ``[start - baseline_ms, start)``; None while ``start`` is not complete.
+        """
+        if not self.is_complete(start):
+            return None
+        members = self.client.zrangebyscore(self.keys.complete, start - baseline_ms, f"({start}")
+        history = [int(m) for m in cast(list[bytes], members)]
+        counts = self.counts([*history, start])
+        found = find_unusual(counts[start], [counts[s] for s in history], rule)
+        return UnusualReport(self.summary(start), len(history), found)
 
     def health(self) -> Health:
         window_ms = self.window_ms()

@@ -64,6 +64,36 @@ function drawLeaderboard(detail) {
   $("board-empty").hidden = rows.length > 0;
 }
 
+function drawUnusual(report) {
+  const body = $("unusual").querySelector("tbody");
+  const found = report === null ? [] : report.unusual;
+  const rows = found.map((wiki) => {
+    const tr = document.createElement("tr");
+    tr.dataset.server = wiki.server_name;
+    if (wiki.server_name === selected) tr.classList.add("selected");
+    const ratio = wiki.baseline_median > 0 ? `${(wiki.count / wiki.baseline_median).toFixed(1)}×` : "new";
+    [wiki.server_name, String(wiki.count), String(wiki.baseline_median), ratio].forEach((text, c) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      if (c > 0) td.className = "num";
+      tr.appendChild(td);
+    });
+    tr.title = `${wiki.score} robust deviations above its median`;
+    tr.addEventListener("click", () => selectWiki(wiki.server_name));
+    return tr;
+  });
+  body.replaceChildren(...rows);
+  $("unusual").dataset.window = report === null ? "" : String(report.start);
+  $("unusual-window").textContent = report === null ? "" : `${clock(report.start)}–${clock(report.end)}`;
+  $("unusual-empty").hidden = rows.length > 0;
+  $("unusual-empty").textContent = report !== null && report.baseline_windows < report.min_baseline_windows
+    ? "Not enough history yet to tell what is unusual."
+    : "Nothing unusual in the newest window.";
+  $("unusual-rule").textContent = report === null ? "" :
+    `Each wiki against its median over the last ${report.baseline_minutes} min (${report.baseline_windows} windows): ` +
+    `flagged above ${report.threshold} robust deviations and at least ${report.min_count} changes.`;
+}
+
 function drawTotals(windows) {
   const oldestFirst = [...windows].reverse();
   drawBars($("totals"), oldestFirst.map((w) => w.total));
@@ -93,7 +123,7 @@ function tickAge() {
 
 async function selectWiki(name) {
   selected = name;
-  for (const tr of document.querySelectorAll("#leaderboard tbody tr")) {
+  for (const tr of document.querySelectorAll("#leaderboard tbody tr, #unusual tbody tr")) {
     tr.classList.toggle("selected", tr.dataset.server === name);
   }
   await drawHistory();
@@ -113,6 +143,7 @@ async function refresh() {
     const windows = await getJSON("/api/windows?limit=120");
     drawTotals(windows);
     if (windows.length) drawLeaderboard(await getJSON(`/api/windows/${windows[0].start}?limit=20`));
+    drawUnusual(await getJSON("/api/unusual"));
     drawHealth(await getJSON("/api/health"));
     await drawHistory();
   } catch (error) {

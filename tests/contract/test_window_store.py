@@ -12,8 +12,10 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from devtools.shapes import windows_like_recording
 from tests.support.names import Names
 from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.unusual import Rule
 
 WINDOW = 30_000
 S0 = 1_767_225_600_000  # a window start (2026-01-01T00:00:00Z)
@@ -138,3 +140,31 @@ def test_names_are_stored_verbatim(store):
     write(store, 0, S1, {S0: {hostile: 1}}, partitions=1)
     board = store.leaderboard(S0, 10)
     assert board is not None and board.rows == [(hostile, 1)]
+
+
+def write_hour(store: WindowStore, first: int, windows: list[dict[str, int]]) -> list[int]:
+    """Complete windows ``first``, ``first + 30 s``, ... with the given counts."""
+    starts = [first + i * WINDOW for i in range(len(windows))]
+    for start, counts in zip(starts, windows, strict=True):
+        store.write(
+            partition=0,
+            closed_end=start + WINDOW,
+            windows={start: counts},
+            partitions=1,
+            window_ms=WINDOW,
+            ttl_seconds=7 * 24 * 3600,
+        )
+    return starts
+
+
+def test_unusual_wikis_are_judged_from_complete_windows_of_the_hour_before(store):
+    windows = windows_like_recording(121)
+    windows[-1]["fr.wikipedia.org"] = windows[-1].get("fr.wikipedia.org", 0) + 1500
+    starts = write_hour(store, S0, windows)
+    report = store.unusual(starts[-1], 3600 * 1000, Rule())
+    assert report is not None and report.baseline_windows == 120
+    assert [u.server_name for u in report.wikis] == ["fr.wikipedia.org"]
+    assert store.unusual(starts[-1], 3600 * 1000, Rule()) == report  # same window, same answer
+    calm = store.unusual(starts[-2], 3600 * 1000, Rule())
+    assert calm is not None and calm.wikis == [] and calm.baseline_windows == 119
+    assert store.unusual(starts[-1] + WINDOW, 3600 * 1000, Rule()) is None  # not complete

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
 from devtools.servers import free_port
+from devtools.shapes import windows_like_recording
 from tests.support.paths import ARTIFACTS
 from tests.support.pipeline import wait_for
 from wikipulse.store import KeyLayout, WindowStore
@@ -39,8 +40,24 @@ def write_window(
         windows={start: counts},
         partitions=partitions,
         window_ms=window,
-        ttl_seconds=3600,
+        ttl_seconds=7 * 24 * 3600,
     )
+
+
+def write_hour(client, keys: KeyLayout, last: int) -> list[int]:
+    """An hour of complete windows with the recording's shape, the last one at ``last``."""
+    store = WindowStore(client, keys)
+    starts = [last - i * WINDOW for i in range(119, -1, -1)]
+    for start, counts in zip(starts, windows_like_recording(120), strict=True):
+        store.write(
+            partition=0,
+            closed_end=start + WINDOW,
+            windows={start: counts},
+            partitions=1,
+            window_ms=WINDOW,
+            ttl_seconds=7 * 24 * 3600,
+        )
+    return starts
 
 
 @pytest.fixture
@@ -156,6 +173,38 @@ def test_new_windows_are_pushed_to_live_readers(dashboard, redis_client, keys):
     assert received == [str(S3)]
 
 
+def test_the_api_names_what_is_unusual_in_a_window(dashboard, redis_client, keys):
+    assert httpx.get(f"{dashboard}/api/unusual").json() is None  # no window yet
+    write_hour(redis_client, keys, S3 - WINDOW)
+    calm = httpx.get(f"{dashboard}/api/unusual").json()
+    assert calm["start"] == S3 - WINDOW and calm["unusual"] == []
+    assert calm["baseline_windows"] == 119 and calm["baseline_minutes"] == 60
+    write_window(redis_client, keys, S3, {"fr.wikipedia.org": 1500, "en.wikipedia.org": 130})
+    burst = httpx.get(f"{dashboard}/api/unusual").json()
+    assert burst["start"] == S3 and burst["baseline_windows"] == 120
+    [found] = burst["unusual"]
+    assert found["server_name"] == "fr.wikipedia.org" and found["count"] == 1500
+    assert 20 <= found["baseline_median"] <= 50 and found["score"] > 5
+    assert httpx.get(f"{dashboard}/api/unusual/{S3}").json() == burst
+    assert httpx.get(f"{dashboard}/api/unusual/{S3 + WINDOW}").status_code == 404
+
+
+def test_the_cli_names_what_is_unusual(services, names, redis_client, keys):
+    write_hour(redis_client, keys, S3 - WINDOW)
+    write_window(redis_client, keys, S3, {XSS: 400, "en.wikipedia.org": 130})
+    env = {**os.environ, "REDIS_URL": services.redis_url, "REDIS_KEY_PREFIX": names.prefix}
+    env["COLUMNS"] = "200"
+    command = [sys.executable, "-m", "dashboard.cli", "unusual"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert XSS in result.stdout and "400" in result.stdout
+    assert "en.wikipedia.org" not in result.stdout  # 130 is its usual
+    calm = subprocess.run(
+        [*command, "--window", str(S3 - WINDOW)], env=env, capture_output=True, text=True
+    )
+    assert calm.returncode == 0 and "nothing unusual" in calm.stdout
+
+
 def test_the_cli_prints_the_leaderboard_as_a_table(services, names, redis_client, keys):
     write_window(redis_client, keys, S1, {"en.wikipedia.org": 5, "www.wikidata.org": 9, XSS: 2})
     env = {**os.environ, "REDIS_URL": services.redis_url, "REDIS_KEY_PREFIX": names.prefix}
@@ -234,4 +283,36 @@ def test_the_page_shows_updates_and_escapes_the_leaderboard(dashboard, redis_cli
         assert page.locator("#history-name").text_content() == "en.wikipedia.org"
         assert page.locator("#history rect").count() == 2
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        browser.close()
+
+
+@pytest.mark.browser
+def test_the_unusual_panel_updates_live_and_keeps_names_inert(dashboard, redis_client, keys):
+    from playwright.sync_api import sync_playwright
+
+    write_hour(redis_client, keys, S3 - WINDOW)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(dashboard)
+        page.wait_for_selector(f'#unusual[data-window="{S3 - WINDOW}"]')
+        assert page.locator("#unusual tbody tr").count() == 0
+        assert page.locator("#unusual-empty").is_visible()
+        page.wait_for_selector("#status.live")
+
+        write_window(redis_client, keys, S3, {XSS: 400, "fr.wikipedia.org": 1500})
+        page.wait_for_selector(f'#unusual[data-window="{S3}"]', timeout=5000)  # no reload
+        rows = page.locator("#unusual tbody tr td:nth-child(1)").all_text_contents()
+        assert rows == [XSS, "fr.wikipedia.org"]  # most unusual first: XSS is new
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("#unusual img, #unusual script").count() == 0
+        assert not page.locator("#unusual-empty").is_visible()
+
+        page.locator("#unusual tbody tr", has_text="fr.wikipedia.org").click()
+        page.wait_for_selector("#history rect")
+        assert page.locator("#history-name").text_content() == "fr.wikipedia.org"
+        assert page.locator("#history rect").count() == 120
+        page.screenshot(path=str(ARTIFACTS / "dashboard-unusual.png"), full_page=True)
         browser.close()
