@@ -6,5 +6,7 @@
 - `devtools.recordings` and ``devtools/data/``: real recorded Wikimedia events;
 - `devtools.servers`: a real Kafka broker and a real Redis for tests and benchmarks
   (testcontainers, or local servers started by ``services/local.sh``);
-- `devtools.configdoc`: docs/configuration.md, generated from the settings classes.
+- `devtools.shapes`: windows with the real stream's shape, drawn from the recording;
+- `devtools.configdoc`: docs/configuration.md, generated from the settings classes;
+- `devtools.screenshot`: docs/dashboard.png, taken by headless Chromium.
 """
