@@ -5,7 +5,8 @@
     raw topic ─ classify ─┬─ invalid ─────────────────────────────> <raw>.dlq (+ reason header)
                           ├─ canary ──────────────────────────────> metric only
                           ├─ rekey ───────────────────────────────> raw topic, keyed by server name
-                          └─ event / heartbeat ─ tumbling window (event time, grace)
+                          └─ event / heartbeat ─ closed window? ── late: metric only
+                                               └─ tumbling window (event time, grace)
                                                    ─ distinct meta.id count ─ final
                                                         └─ RedisWindowSink
 
@@ -17,8 +18,8 @@ events after a crash; any writer may repeat one) carries the same ``meta.id``,
 same key, and closely follows it. The window therefore counts distinct ids, keeping its
 ``DEDUP_IDS`` most recent ones in its own state (`DistinctCounter`): one state read and
 write per event, and the ids vanish with the window (docs/decisions.md says why not a
-separate id store). A copy that arrives after its window closed is not counted either;
-it is counted as ``late``.
+separate id store). A record that arrives after its window closed is not counted
+either; it is counted as ``late`` (`ClosedWindowGuard`).
 
 **Quiet partitions.** Quix closes a window only when a newer record reaches its
 partition. The producer therefore writes a heartbeat to every partition every
@@ -32,7 +33,7 @@ progress mark behind completeness.
 
 **Exactly once.** The app runs with ``processing_guarantee="exactly-once"``: window
 state, dead letters and consumer offsets commit in one Kafka transaction; the Redis
-writes before each commit are idempotent (see `processor.sink`).
+writes before each commit are idempotent (see `wikipulse.store`).
 """
 
 from __future__ import annotations
