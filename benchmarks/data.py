@@ -1,4 +1,12 @@
-"""Realistic input: ~1 KB bodies from recorded events, ~800 wikis with Zipf skew, hours of time."""
+"""Benchmark input in three shapes, ~1 KB bodies from recorded events, hours of event time.
+
+- ``recorded``: the real stream's shape, the bundled recording's wikis with their shares
+  (commons.wikimedia.org 40 %, www.wikidata.org 14 %, en.wikipedia.org 10 %, 30 wikis)
+  at its rate (43 events/s of event time);
+- ``burst``: the same, plus one wiki at 50 events/s for ten minutes (a bot run);
+- ``zipf800``: 800 wikis with a Zipf skew over 3 hours (the busiest gets about a
+  seventh): many more keys than the real stream, far less concentrated.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ import orjson
 from confluent_kafka import Producer
 
 from devtools.recordings import DATA, load_events
+from devtools.shapes import recorded_shares
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 
 
@@ -43,19 +52,48 @@ def wiki_names(count: int) -> list[str]:
     return names[:count]
 
 
-def events(
-    n: int, wikis: int = 800, hours: float = 3.0, seed: int = 7
-) -> Iterator[tuple[str, bytes, int, str]]:
-    """(server_name, body, event time ms, meta.id) for ``n`` events spread over ``hours``."""
+SHAPES = ("recorded", "burst", "zipf800")
+RECORDED_RATE = 43.0  # events per second of event time in the bundled recording
+BURST_WIKI, BURST_RATE, BURST_SECONDS = "fr.wikipedia.org", 50.0, 600
+
+
+def schedule(n: int, shape: str, rng: random.Random) -> tuple[list[str], list[int]]:
+    """The wiki and the event time (ms) of each of ``n`` events of ``shape``."""
+    if shape == "zipf800":
+        names = wiki_names(800)
+        weights = [1 / (rank + 1) ** 1.1 for rank in range(len(names))]
+        span = 3 * 3600 * 1000
+        first = start_ms(3)
+        return rng.choices(names, weights, k=n), [first + int(i * span / n) for i in range(n)]
+    shares = recorded_shares()
+    names, weights = list(shares), list(shares.values())
+    chosen = rng.choices(names, weights, k=n)
+    if shape == "recorded":
+        hours = n / RECORDED_RATE / 3600
+        first, span = start_ms(hours), hours * 3600 * 1000
+        return chosen, [first + int(i * span / n) for i in range(n)]
+    if shape != "burst":
+        raise ValueError(f"unknown shape {shape!r}: one of {', '.join(SHAPES)}")
+    extra = int(BURST_RATE * BURST_SECONDS)
+    base = n - extra
+    chosen = chosen[:base]
+    hours = base / RECORDED_RATE / 3600
+    first = start_ms(hours)
+    times = [first + int(i * 1000 / RECORDED_RATE) for i in range(base)]
+    burst_from = first + (int(hours * 3600 * 1000) - BURST_SECONDS * 1000) // 2
+    times += [burst_from + int(i * 1000 / BURST_RATE) for i in range(extra)]
+    chosen += [BURST_WIKI] * extra
+    order = sorted(range(n), key=times.__getitem__)  # one stream, in event-time order
+    return [chosen[i] for i in order], [times[i] for i in order]
+
+
+def events(n: int, shape: str = "recorded", seed: int = 7) -> Iterator[tuple[str, bytes, int, str]]:
+    """(server_name, body, event time ms, meta.id) for ``n`` events of ``shape``."""
     rng = random.Random(seed)
     templates = [orjson.loads(e) for e in load_events(DATA / "recentchange-2026-06-20.sse")]
-    names = wiki_names(wikis)
-    weights = [1 / (rank + 1) ** 1.1 for rank in range(len(names))]
-    chosen = rng.choices(names, weights, k=n)
-    span = hours * 3600 * 1000
-    first = start_ms(hours)
+    chosen, times = schedule(n, shape, rng)
     for i in range(n):
-        time_ms = first + int(i * span / n)
+        time_ms = times[i]
         template = templates[i % len(templates)]
         obj = dict(template)
         meta = dict(template["meta"])
@@ -74,7 +112,13 @@ def events(
 
 
 def preload(
-    kafka: str, topic: str, n: int, window_ms: int, grace_ms: int, partitions: int
+    kafka: str,
+    topic: str,
+    n: int,
+    window_ms: int,
+    grace_ms: int,
+    partitions: int,
+    shape: str = "recorded",
 ) -> dict[int, dict[str, int]]:
     """Write ``n`` events as WikiPulse's producer would (key, timestamp, hint headers), then a
     heartbeat per partition past the last window. Returns the expected counts per window."""
@@ -89,7 +133,7 @@ def preload(
     )
     expected: dict[int, dict[str, int]] = {}
     last = 0
-    for name, body, time_ms, event_id in events(n):
+    for name, body, time_ms, event_id in events(n, shape):
         headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, event_id.encode())]
         while True:
             try:
