@@ -20,7 +20,7 @@ import uvicorn
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
 from devtools.servers import free_port, provide
-from devtools.shapes import windows_like_recording
+from devtools.shapes import windows_like_recording, write_complete
 from wikipulse.store import KeyLayout, WindowStore
 
 WINDOW = 30_000
@@ -29,21 +29,11 @@ BOT = "fr.wikipedia.org"
 
 def fill(url: str, prefix: str) -> None:
     now = int(time.time() * 1000)
-    last = now - now % WINDOW - WINDOW
     store = WindowStore(redis.Redis.from_url(url), KeyLayout(prefix))
     windows = windows_like_recording(130, events_per_window=1_300)
-    for i, counts in enumerate(windows):
-        start = last - (len(windows) - 1 - i) * WINDOW
-        if i >= len(windows) - 10:
-            counts[BOT] = counts.get(BOT, 0) + 25 * 30  # a bot at 25 edits/s
-        store.write(
-            partition=0,
-            closed_end=start + WINDOW,
-            windows={start: counts},
-            partitions=1,
-            window_ms=WINDOW,
-            ttl_seconds=3600 * 24,
-        )
+    for counts in windows[-10:]:
+        counts[BOT] = counts.get(BOT, 0) + 25 * 30  # a bot at 25 edits/s
+    write_complete(store, now - now % WINDOW - WINDOW, windows, WINDOW)
     store.close()
 
 

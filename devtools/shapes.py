@@ -14,6 +14,7 @@ from collections import Counter
 import orjson
 
 from devtools.recordings import RECENTCHANGE, load_events
+from wikipulse.store import WindowStore
 
 
 def recorded_shares() -> dict[str, float]:
@@ -34,3 +35,21 @@ def windows_like_recording(
     names, weights = list(shares), list(shares.values())
     rng = random.Random(seed)
     return [dict(Counter(rng.choices(names, weights, k=events_per_window))) for _ in range(count)]
+
+
+def write_complete(
+    store: WindowStore, last: int, windows: list[dict[str, int]], window_ms: int = 30_000
+) -> list[int]:
+    """``windows`` as consecutive complete windows ending with the one starting at ``last``,
+    written as a one-partition processor writes them; returns their starts, oldest first."""
+    starts = [last - i * window_ms for i in range(len(windows) - 1, -1, -1)]
+    for start, counts in zip(starts, windows, strict=True):
+        store.write(
+            partition=0,
+            closed_end=start + window_ms,
+            windows={start: counts},
+            partitions=1,
+            window_ms=window_ms,
+            ttl_seconds=7 * 24 * 3600,
+        )
+    return starts

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from devtools.shapes import windows_like_recording
+from devtools.shapes import windows_like_recording, write_complete
 from tests.support.names import Names
 from wikipulse.store import KeyLayout, WindowStore
 from wikipulse.unusual import Rule
@@ -142,25 +142,10 @@ def test_names_are_stored_verbatim(store):
     assert board is not None and board.rows == [(hostile, 1)]
 
 
-def write_hour(store: WindowStore, first: int, windows: list[dict[str, int]]) -> list[int]:
-    """Complete windows ``first``, ``first + 30 s``, ... with the given counts."""
-    starts = [first + i * WINDOW for i in range(len(windows))]
-    for start, counts in zip(starts, windows, strict=True):
-        store.write(
-            partition=0,
-            closed_end=start + WINDOW,
-            windows={start: counts},
-            partitions=1,
-            window_ms=WINDOW,
-            ttl_seconds=7 * 24 * 3600,
-        )
-    return starts
-
-
 def test_unusual_wikis_are_judged_from_complete_windows_of_the_hour_before(store):
     windows = windows_like_recording(121)
     windows[-1]["fr.wikipedia.org"] = windows[-1].get("fr.wikipedia.org", 0) + 1500
-    starts = write_hour(store, S0, windows)
+    starts = write_complete(store, S0 + 120 * WINDOW, windows)
     report = store.unusual(starts[-1], 3600 * 1000, Rule())
     assert report is not None and report.baseline_windows == 120
     assert [u.server_name for u in report.wikis] == ["fr.wikipedia.org"]

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
 from devtools.servers import free_port
-from devtools.shapes import windows_like_recording
+from devtools.shapes import windows_like_recording, write_complete
 from tests.support.paths import ARTIFACTS
 from tests.support.pipeline import wait_for
 from wikipulse.store import KeyLayout, WindowStore
@@ -46,18 +46,7 @@ def write_window(
 
 def write_hour(client, keys: KeyLayout, last: int) -> list[int]:
     """An hour of complete windows with the recording's shape, the last one at ``last``."""
-    store = WindowStore(client, keys)
-    starts = [last - i * WINDOW for i in range(119, -1, -1)]
-    for start, counts in zip(starts, windows_like_recording(120), strict=True):
-        store.write(
-            partition=0,
-            closed_end=start + WINDOW,
-            windows={start: counts},
-            partitions=1,
-            window_ms=WINDOW,
-            ttl_seconds=7 * 24 * 3600,
-        )
-    return starts
+    return write_complete(WindowStore(client, keys), last, windows_like_recording(120))
 
 
 @pytest.fixture
