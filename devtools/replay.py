@@ -48,6 +48,7 @@ import orjson
 
 from devtools.faults import Connection, Fault
 from devtools.recordings import load_events, restamp
+from producer.resume import duration_ms
 
 log = logging.getLogger(__name__)
 
@@ -259,11 +260,12 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
             offset = resume_offset(last_id)
             with server._cond:
                 end = len(server.log)
-                snapshot = server.log[:end]
             since = parse_qs(urlsplit(self.path).query).get("since", [None])[0]
             since_ms = parse_since(since) if since is not None else None
             if offset < 0 and since_ms is not None:  # history, as far as the log has it
-                offset, oldest = since_offset(snapshot, since_ms)
+                with server._cond:
+                    history = server.log[:end]
+                offset, oldest = since_offset(history, since_ms)
                 if oldest is not None and since_ms < oldest:
                     log.info(
                         "since %s is older than the oldest event (%s); serving from offset 0",
@@ -333,11 +335,13 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
 
 
 def duration_seconds(text: str) -> float:
-    """``90s``, ``30m``, ``1h``, ``2d`` (or ``0``) as seconds."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
-    if not match or (not match.group(2) and float(match.group(1)) != 0):
+    """``90s``, ``30m``, ``1h``, ``2d`` (or ``0``) as seconds, read as ``BACKFILL`` is."""
+    if text.strip() == "0":
+        return 0.0
+    found = duration_ms(text)
+    if found is None:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30m, 1h)")
-    return float(match.group(1)) * {"": 0, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return found / 1000
 
 
 def main(argv: list[str] | None = None) -> None:

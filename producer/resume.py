@@ -46,6 +46,14 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
+def duration_ms(text: str) -> int | None:
+    """``90s``, ``30m``, ``1h``, ``1.5d`` as milliseconds; None for anything else."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        return None
+    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+
+
 def backfill_since(setting: str, now_ms: int) -> int | None:
     """The ``since`` (epoch ms) a first start asks for, from ``BACKFILL``; None when off.
 
@@ -56,9 +64,9 @@ def backfill_since(setting: str, now_ms: int) -> int | None:
     text = setting.strip()
     if text in ("", "0"):
         return None
-    match = _DURATION.fullmatch(text)
-    if match:
-        return now_ms - int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+    back = duration_ms(text)
+    if back is not None:
+        return now_ms - back
     if text.isdigit():
         since = int(text)
         if since < MIN_TIME_MS:

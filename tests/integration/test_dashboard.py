@@ -231,6 +231,22 @@ def chromium() -> str:
     return path
 
 
+def launch(playwright):
+    """Headless Debian Chromium, quiet: no sandbox (root in CI), no network of its own."""
+    return playwright.chromium.launch(
+        executable_path=chromium(),
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
+
+
 @pytest.mark.browser
 def test_the_page_shows_updates_and_escapes_the_leaderboard(dashboard, redis_client, keys):
     from playwright.sync_api import sync_playwright
@@ -238,18 +254,7 @@ def test_the_page_shows_updates_and_escapes_the_leaderboard(dashboard, redis_cli
     write_window(redis_client, keys, S1, {"en.wikipedia.org": 5, "www.wikidata.org": 9})
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium(),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = launch(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(dashboard)
         page.wait_for_selector(f'#leaderboard[data-window="{S1}"]')
@@ -281,9 +286,7 @@ def test_the_unusual_panel_updates_live_and_keeps_names_inert(dashboard, redis_c
 
     write_hour(redis_client, keys, S3 - WINDOW)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium(), args=["--no-sandbox", "--disable-gpu"]
-        )
+        browser = launch(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(dashboard)
         page.wait_for_selector(f'#unusual[data-window="{S3 - WINDOW}"]')
