@@ -120,8 +120,15 @@ def preload(
     partitions: int,
     shape: str = "recorded",
 ) -> dict[int, dict[str, int]]:
-    """Write ``n`` events as WikiPulse's producer would (key, timestamp, hint headers), then a
-    heartbeat per partition past the last window. Returns the expected counts per window."""
+    """Write ``n`` events as WikiPulse's producer would (key, timestamp, hint headers), then
+    heartbeats to every partition. Returns the expected counts per window.
+
+    Two heartbeats per partition, as the live producer's stream of them would leave it:
+    one at the last event's time, in the last window, and one past that window's grace,
+    which closes it. The first matters: a partition's progress mark moves only when a
+    window *in that partition* closes, so a partition without events in the last window
+    needs a heartbeat there, or that window would never be complete.
+    """
     producer = Producer(
         {
             "bootstrap.servers": kafka,
@@ -144,14 +151,15 @@ def preload(
         window = expected.setdefault(time_ms - time_ms % window_ms, {})
         window[name] = window.get(name, 0) + 1
         last = time_ms
-    for partition in range(partitions):
-        producer.produce(
-            topic,
-            b"",
-            HEARTBEAT_KEY.encode(),
-            partition=partition,
-            timestamp=last + window_ms + grace_ms + 2000,
-            headers=[(Header.KIND, Kind.HEARTBEAT)],
-        )
+    for timestamp in (last, last + window_ms + grace_ms + 2000):
+        for partition in range(partitions):
+            producer.produce(
+                topic,
+                b"",
+                HEARTBEAT_KEY.encode(),
+                partition=partition,
+                timestamp=timestamp,
+                headers=[(Header.KIND, Kind.HEARTBEAT)],
+            )
     producer.flush(120)
     return expected
