@@ -135,8 +135,10 @@ def test_health_turns_503_when_complete_windows_stop_arriving(services, names, r
             "status": "stale",
             "newest_window_age_seconds": None,
         }
-        write_window(redis_client, keys, recent_window(), {"en.wikipedia.org": 1})
-        assert client.get("/healthz").status_code == 503  # it ended more than 1 s ago
+        # the window before the newest ended: at least one window length ago, so more
+        # than 1 s (the newest one may have ended a moment ago)
+        write_window(redis_client, keys, recent_window() - WINDOW, {"en.wikipedia.org": 1})
+        assert client.get("/healthz").status_code == 503
         settings_fresh = settings.model_copy(update={"stale_after_seconds": 3600})
     with TestClient(create_app(settings_fresh)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
