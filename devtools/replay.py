@@ -9,7 +9,9 @@ recorded ``recentchange`` events the way ``stream.wikimedia.org`` serves them::
 
 Like the real service it keeps a log of events that grows on its own clock, whether or
 not anybody is connected, and honours ``Last-Event-ID``: a client that reconnects gets
-every event after the one it names, so gaps can be tested for. Without one, the
+every event after the one it names, so gaps can be tested for (``resume_repeats``
+repeats that many events before it too, as Wikimedia does: it resumes by the named
+event's timestamp, so copies of the last events read come again). Without one, the
 ``since`` query parameter (epoch ms or ISO 8601) starts at the first event of that time
 or later, and at the oldest event it has when ``since`` is older than that, as
 Wikimedia serves history within its retention. It refuses clients without a
@@ -66,6 +68,7 @@ class ReplayServer:
     host: str = "127.0.0.1"
     port: int = 0
     keepalive_seconds: float = 0.0
+    resume_repeats: int = 0
     log: list[bytes] = field(default_factory=list)
     plan: list[Fault] = field(default_factory=list)
     connections: list[Connection] = field(default_factory=list)
@@ -258,6 +261,7 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
                 return
             offset = resume_offset(last_id)
+            resumed = offset >= 0
             with server._cond:
                 end = len(server.log)
             since = parse_qs(urlsplit(self.path).query).get("since", [None])[0]
@@ -285,6 +289,8 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                     end,
                 )
                 offset = end
+            if resumed and server.resume_repeats:
+                offset = max(0, offset - server.resume_repeats)  # resumed "by timestamp"
             connection.since, connection.offset = since, offset
             log.info("client %r starts at offset %d", agent, offset)
             self.send_response(200)
@@ -355,6 +361,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loop", action="store_true", help="replay forever")
     parser.add_argument("--keepalive", type=float, default=0.0, help="':' comment every N s")
     parser.add_argument(
+        "--resume-repeats",
+        type=int,
+        default=0,
+        help="events before a Last-Event-ID sent again on resume, as Wikimedia's resume by time",
+    )
+    parser.add_argument(
         "--history", default="0", help="past events to start with, e.g. 1h or 30m (default none)"
     )
     parser.add_argument("--history-rate", type=float, default=10.0, help="their events/s")
@@ -366,7 +378,12 @@ def main(argv: list[str] | None = None) -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    server = ReplayServer(host=args.host, port=args.port, keepalive_seconds=args.keepalive)
+    server = ReplayServer(
+        host=args.host,
+        port=args.port,
+        keepalive_seconds=args.keepalive,
+        resume_repeats=args.resume_repeats,
+    )
     history = duration_seconds(args.history)
     if history:
         filled = server.fill_history(events, history, args.history_rate)

@@ -95,7 +95,6 @@ def _build_app(settings: ProcessorSettings) -> Application:
         sink=sink,
         window_ms=settings.window_ms,
         grace_ms=settings.grace_ms,
-        dedup_ids=settings.dedup_ids,
     )
     log.info(
         "counting %s (%d partitions) in %d s windows (grace %d s) into %s as group %s",

@@ -10,7 +10,7 @@ from prometheus_client import Counter, Gauge
 
 RECORDS = Counter(
     "wikipulse_processor_records",
-    "raw records by verdict: event, canary, invalid, heartbeat, duplicate, late, rekeyed",
+    "raw records by verdict: event, canary, invalid, heartbeat, late, rekey",
     ["verdict"],
 )
 WINDOWS_WRITTEN = Counter(

@@ -26,20 +26,19 @@ class Verdict:
     ALL: Final = (EVENT, HEARTBEAT, CANARY, INVALID, REKEY)
 
 
-#: A judged record: ``(verdict, time_ms, event_id, raw, reason)``.
+#: A judged record: ``(verdict, time_ms, raw, reason)``.
 #:
 #: A plain tuple of built-ins on purpose: Quix copies the value once per record where
 #: the pipeline branches, and a tuple of built-ins is the cheapest thing to copy
 #: (docs/decisions.md has the measurement). ``raw`` is what dead letters and re-keyed
 #: records write out byte for byte; every other record leaves it empty, so the copy
 #: stays small.
-Record = tuple[str, int, str, bytes, str]
+Record = tuple[str, int, bytes, str]
 # positions in a Record
 VERDICT: Final = 0
 TIME_MS: Final = 1
-EVENT_ID: Final = 2
-RAW: Final = 3
-REASON: Final = 4
+RAW: Final = 2
+REASON: Final = 3
 
 
 def header(headers: Any, name: str) -> bytes | None:
@@ -56,24 +55,23 @@ def classify(value: Any, key: Any, timestamp: int, headers: Any) -> Record:
     kind = header(headers, Header.KIND)
     if kind is not None:
         if kind == Kind.EVENT and key:
-            event_id = header(headers, Header.EVENT_ID)
-            if event_id:  # the hot path: the body is not needed (nor copied) any further
-                return Verdict.EVENT, timestamp, event_id.decode("utf-8", "replace"), b"", ""
+            if header(headers, Header.EVENT_ID):  # the hot path: the body is not needed
+                return Verdict.EVENT, timestamp, b"", ""
         elif kind == Kind.HEARTBEAT and key == _HEARTBEAT:
-            return Verdict.HEARTBEAT, timestamp, "", b"", ""
+            return Verdict.HEARTBEAT, timestamp, b"", ""
         elif kind == Kind.CANARY:
-            return Verdict.CANARY, timestamp, "", b"", ""
+            return Verdict.CANARY, timestamp, b"", ""
         elif kind == Kind.INVALID:
             reason = header(headers, Header.REASON) or b"invalid (no reason given)"
-            return Verdict.INVALID, timestamp, "", raw, reason.decode("utf-8", "replace")
+            return Verdict.INVALID, timestamp, raw, reason.decode("utf-8", "replace")
     if value is None:
-        return Verdict.INVALID, timestamp, "", raw, "empty record (no value)"
+        return Verdict.INVALID, timestamp, raw, "empty record (no value)"
     if not isinstance(value, bytes):
-        return Verdict.INVALID, timestamp, "", raw, "value is not bytes"
+        return Verdict.INVALID, timestamp, raw, "value is not bytes"
     parsed = parse(value)
     if isinstance(parsed, Event):
         verdict = Verdict.EVENT if key == parsed.server_name.encode() else Verdict.REKEY
-        return verdict, parsed.time_ms, parsed.event_id, raw, ""
+        return verdict, parsed.time_ms, raw, ""
     if isinstance(parsed, Canary):
-        return Verdict.CANARY, parsed.time_ms or timestamp, "", b"", ""
-    return Verdict.INVALID, timestamp, "", raw, parsed.reason
+        return Verdict.CANARY, parsed.time_ms or timestamp, b"", ""
+    return Verdict.INVALID, timestamp, raw, parsed.reason

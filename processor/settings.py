@@ -16,13 +16,6 @@ class ProcessorSettings(ServiceSettings, KafkaSettings, RedisSettings, WindowSet
     commit_interval_seconds: float = Field(
         0.5, gt=0, description="checkpoint period: how often final windows reach Redis"
     )
-    dedup_ids: int = Field(
-        4000,
-        ge=1,
-        le=100_000,
-        description="recent `meta.id`s each wiki's window checks copies against "
-        "(at least `MAX_IN_FLIGHT`)",
-    )
     session_timeout_seconds: float = Field(
         10.0,
         ge=6,

@@ -7,19 +7,16 @@
                           ├─ rekey ───────────────────────────────> raw topic, keyed by server name
                           └─ event / heartbeat ─ closed window? ── late: metric only
                                                └─ tumbling window (event time, grace)
-                                                   ─ distinct meta.id count ─ final
+                                                   ─ count events ─ final
                                                         └─ RedisWindowSink
 
 Event time is the record timestamp, which the producer sets to ``meta.dt``.
 
-**Duplicates.** A copy of an event (the producer re-reads up to ``MAX_IN_FLIGHT``
-events after a crash; any writer may repeat one) carries the same ``meta.id``,
-``server_name`` and ``meta.dt`` as the original, so it falls into the same window of the
-same key, and closely follows it. The window therefore counts distinct ids, keeping its
-``DEDUP_IDS`` most recent ones in its own state (`DistinctCounter`): one state read and
-write per event, and the ids vanish with the window (docs/decisions.md says why not a
-separate id store). A record that arrives after its window closed is not counted
-either; it is counted as ``late`` (`ClosedWindowGuard`).
+**A plain count.** Every event record counts once: the producer, the raw topic's only
+writer, drops the copies a resume makes before they reach Kafka (`producer.copies`),
+so no window needs to remember ids, and an update is an integer added. A record that
+arrives after its window closed is not counted; it is counted as ``late``
+(`ClosedWindowGuard`).
 
 **Quiet partitions.** Quix closes a window only when a newer record reaches its
 partition. The producer therefore writes a heartbeat to every partition every
@@ -47,14 +44,13 @@ from quixstreams.models import Topic
 from quixstreams.sinks import BaseSink
 
 from processor import metrics
-from processor.records import EVENT_ID, RAW, REASON, TIME_MS, VERDICT, Record, Verdict, classify
-from wikipulse.events import HEARTBEAT_KEY, Event, Header, digest_id, parse
+from processor.records import RAW, REASON, TIME_MS, VERDICT, Record, Verdict, classify
+from wikipulse.events import HEARTBEAT_KEY, Event, Header, parse
 
 log = logging.getLogger(__name__)
 
 _HEARTBEAT = HEARTBEAT_KEY.encode()
 _VERDICTS = {v: metrics.RECORDS.labels(v) for v in Verdict.ALL}
-_DUPLICATE = metrics.RECORDS.labels("duplicate")
 _LATE = metrics.RECORDS.labels("late")
 _ASIDE = frozenset({Verdict.INVALID, Verdict.REKEY})
 _COUNTED = frozenset({Verdict.EVENT, Verdict.HEARTBEAT})
@@ -68,7 +64,6 @@ def count_windows(
     sink: BaseSink,
     window_ms: int,
     grace_ms: int,
-    dedup_ids: int,
 ) -> StreamingDataFrame:
     """Wire the whole pipeline onto ``sdf`` (a dataframe of the raw topic)."""
     records = sdf.apply(_judge, metadata=True)
@@ -85,21 +80,18 @@ def count_windows(
     rekey.to_topic(raw_topic, key=_server_name_key)
 
     counted = records.filter(lambda r: r[VERDICT] in _COUNTED)
-    ids = counted.set_timestamp(lambda r, *_: r[TIME_MS]).apply(lambda r: r[EVENT_ID])
-    guard = ClosedWindowGuard(ids, window_ms)
-    ids = ids.filter(guard.admit, metadata=True)
-    counter = DistinctCounter(dedup_ids)
-    window = ids.tumbling_window(
+    ones = counted.set_timestamp(lambda r, *_: r[TIME_MS]).apply(_one_if_event)
+    guard = ClosedWindowGuard(ones, window_ms)
+    ones = ones.filter(guard.admit, metadata=True)
+    # the store keeps its name from when windows counted distinct ids, so the windows
+    # open across an upgrade carry on (`add` reads their old state too)
+    window = ones.tumbling_window(
         window_ms, grace_ms=grace_ms, name="distinct", on_late=_on_late
-    ).reduce(counter.add, counter.initial)
+    ).reduce(add, int)
     guard.store_name = window.name
-    finals = window.final(closing_strategy="partition").apply(distinct_count)
+    finals = window.final(closing_strategy="partition").apply(final_count)
     finals.sink(sink)
     return finals
-
-
-_SEP = "\n"
-_MAX_ID = 64
 
 
 class ClosedWindowGuard:
@@ -135,51 +127,24 @@ class ClosedWindowGuard:
         return False
 
 
-class DistinctCounter:
-    r"""The window's reducer: counts distinct event ids, remembering the most recent ones.
-
-    The state is ``[count, ids]``: ``ids`` is one string, ``"\n" + "".join(id + "\n")``
-    over the last ``keep`` ids counted, because Quix keeps a window's state as JSON and
-    rewrites it on every update, and a string is the form JSON reads, writes and
-    searches fastest; an exact ``"\nid\n"`` match is a duplicate.
-
-    Why only the recent ids: a copy follows its original closely. The producer re-reads
-    at most ``MAX_IN_FLIGHT`` events after a crash, so with ``keep`` at least that, every
-    such copy finds its original here. Bounding the ids bounds the cost of an update
-    (it copies the string) and the state's size: a Kafka changelog record is at most
-    1 MB, and a window of a busy wiki, or a long ``WINDOW_SECONDS``, would outgrow it.
-    For the same reason an id longer than 64 characters, or one containing the
-    separator, is replaced by its SHA-1 digest. A plain `reduce` rather than an
-    `Aggregator`: Quix recomputes an aggregator's result on every update.
-    """
-
-    def __init__(self, keep: int) -> None:
-        self.keep = keep
-
-    def initial(self, event_id: str) -> list[Any]:
-        """The state of a window after its first record (a heartbeat's id is empty)."""
-        return self.add([0, _SEP], event_id)
-
-    def add(self, window: list[Any], event_id: str) -> list[Any]:
-        """``window`` with ``event_id`` counted, unless it is a recent one (a duplicate)."""
-        if not event_id:
-            return window
-        if len(event_id) > _MAX_ID or _SEP in event_id:
-            event_id = digest_id(event_id.encode())
-        count, ids = window
-        token = event_id + _SEP
-        if _SEP + token in ids:
-            _DUPLICATE.inc()
-            return window
-        ids += token
-        if count >= self.keep:
-            ids = ids[ids.index(_SEP, 1) :]  # forget the oldest
-        return [count + 1, ids]
+def _one_if_event(record: Record) -> int:
+    """What a record adds to its window: 1 for an event, 0 for a heartbeat (which only
+    opens a window of its own key, the partition's progress mark)."""
+    return 1 if record[VERDICT] == Verdict.EVENT else 0
 
 
-def distinct_count(window: dict[str, Any]) -> dict[str, Any]:
+def add(count: int | list[Any], one: int) -> int:
+    """The window's reducer. A list is the state of a window opened by an older version
+    (``[count, recent ids]``); it carries on as its count."""
+    if isinstance(count, list):
+        count = int(count[0])
+    return count + one
+
+
+def final_count(window: dict[str, Any]) -> dict[str, Any]:
     """A final window as the sink takes it: ``{"start", "end", "value": count}``."""
-    return {**window, "value": window["value"][0]}
+    value = window["value"]
+    return {**window, "value": int(value[0]) if isinstance(value, list) else value}
 
 
 def _judge(value: Any, key: Any, timestamp: int, headers: Any) -> Record:

@@ -2,8 +2,9 @@
 
 Each event is parsed once here (`wikipulse.events.parse`) and the verdict travels with
 the record: key = ``server_name``, timestamp = the event's own time, and headers for
-the kind, the dedup identity and the resume bookkeeping. The payload stays the exact
-bytes Wikimedia sent.
+the kind, the event's identity and the resume bookkeeping. The payload stays the exact
+bytes Wikimedia sent. An event whose id was written recently is a copy (a resume
+repeats some, `producer.copies` says why) and is not written again.
 
 Back-pressure: at most ``max_in_flight`` events may wait for Kafka's acknowledgement.
 Beyond that `publish` blocks, so when Kafka is down the producer stops reading the
@@ -24,9 +25,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from producer import metrics
+from producer.copies import RecentIds
 from producer.resume import InFlight, Recovered, ResumePoint, bookkeeping_headers, recover
 from producer.settings import ProducerSettings
 from producer.sse import SseEvent
@@ -120,8 +122,14 @@ class EventClock:
             return self._newest_ms + int(ahead * 1000)
 
 
+def tail_depth(settings: ProducerSettings) -> int:
+    """Records read from each partition's tail on start and after a failed delivery: past
+    every event that can be in flight, plus the heartbeats written meanwhile."""
+    return 2 * settings.max_in_flight + 1000
+
+
 class Publisher:
-    """Owns the Kafka producer, the in-flight tracker and the heartbeat thread."""
+    """Owns the Kafka producer, the in-flight tracker, the ids written and the heartbeats."""
 
     def __init__(
         self,
@@ -136,6 +144,8 @@ class Publisher:
         self.partitions = partitions
         start = recovered.point or ResumePoint(0, None)
         self.in_flight = InFlight(start, recovered.next_seq)
+        #: ids of the events written (or in flight), seeded with those in Kafka's tails
+        self.written = RecentIds(settings.dedup_ids, recovered.event_ids)
         #: no resume point in Kafka: the stream starts from ``since`` or from now
         self.first_start = recovered.point is None
         if recovered.point:
@@ -161,13 +171,10 @@ class Publisher:
 
     @classmethod
     def open(cls, settings: ProducerSettings, stop: threading.Event) -> Publisher:
-        """Create the raw topic if needed, recover the resume point from it, and publish.
-
-        The tail read must reach back past every event that can be in flight (plus the
-        heartbeats written meanwhile), so it is twice the in-flight limit plus a margin.
-        """
+        """Create the raw topic if needed, recover the resume point and the ids written
+        from its tails (`tail_depth`), and publish."""
         partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
-        recovered = recover(settings, settings.raw_topic, depth=2 * settings.max_in_flight + 1000)
+        recovered = recover(settings, settings.raw_topic, depth=tail_depth(settings))
         return cls(settings, stop, partitions, recovered)
 
     def start(self) -> None:
@@ -186,26 +193,31 @@ class Publisher:
             metrics.RECEIVED.labels("other").inc()
             log.debug("ignoring SSE event of type %r", event.event)
             return
-        key, time_ms, headers = self._describe(event, received_ms)
+        described = self._describe(event, received_ms)
+        if described is None:
+            return
+        key, time_ms, headers, event_id = described
         while len(self.in_flight) >= self.settings.max_in_flight:
             self._wait_for_kafka()
         with self._flight_lock:
             acked = self.in_flight.acked_point
             seq = self.in_flight.sent(event.id)
+            if event_id is not None:
+                self.written.add(event_id)
         headers += bookkeeping_headers(seq, event.id, acked)
         self._produce(
             value=event.data,
             key=key,
             timestamp=time_ms,
             headers=headers,
-            on_delivery=self._on_delivery(seq),
+            on_delivery=self._on_delivery(seq, event_id),
         )
         metrics.IN_FLIGHT.set(len(self.in_flight))
 
     def _describe(
         self, event: SseEvent, received_ms: int
-    ) -> tuple[str, int, list[tuple[str, bytes]]]:
-        """Key, timestamp and verdict headers for one event."""
+    ) -> tuple[str, int, list[tuple[str, bytes]], str | None] | None:
+        """Key, timestamp, verdict headers and event id for one event; None for a copy."""
         if event.oversized:
             metrics.RECEIVED.labels("invalid").inc()
             reason = (
@@ -215,29 +227,40 @@ class Publisher:
                 UNKEYED_KEY,
                 received_ms,
                 [(Header.KIND, Kind.INVALID), (Header.REASON, reason.encode())],
+                None,
             )
         parsed = parse(event.data)
         if isinstance(parsed, Event):
+            with self._flight_lock:
+                copy = parsed.event_id in self.written
+            if copy:
+                metrics.RECEIVED.labels("duplicate").inc()
+                log.debug("dropping a copy of event %s", parsed.event_id[:64])
+                return None
             metrics.RECEIVED.labels("event").inc()
             self.clock.observe(parsed.time_ms)
             metrics.NEWEST_EVENT_TIME.set(parsed.time_ms / 1000)
             headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, parsed.event_id.encode())]
-            return parsed.server_name, parsed.time_ms, headers
+            return parsed.server_name, parsed.time_ms, headers, parsed.event_id
         if isinstance(parsed, Canary):
             metrics.RECEIVED.labels("canary").inc()
-            return UNKEYED_KEY, parsed.time_ms or received_ms, [(Header.KIND, Kind.CANARY)]
+            headers = [(Header.KIND, Kind.CANARY)]
+            return UNKEYED_KEY, parsed.time_ms or received_ms, headers, None
         metrics.RECEIVED.labels("invalid").inc()
-        key = UNKEYED_KEY
         headers = [(Header.KIND, Kind.INVALID), (Header.REASON, parsed.reason.encode())]
-        return key, received_ms, headers
+        return UNKEYED_KEY, received_ms, headers, None
 
-    def _on_delivery(self, seq: int) -> Callable[[KafkaError | None, Message], None]:
+    def _on_delivery(
+        self, seq: int, event_id: str | None
+    ) -> Callable[[KafkaError | None, Message], None]:
         def delivered(err: KafkaError | None, _msg: Message) -> None:
             with self._flight_lock:
                 if err is None:
                     self.in_flight.acked(seq)
                 else:
                     self.in_flight.failed_delivery(seq)
+                    if event_id is not None:  # to be written when the stream is re-read
+                        self.written.discard(event_id)
             if err is None:
                 metrics.PUBLISHED.inc()
             else:
@@ -273,14 +296,36 @@ class Publisher:
 
         Called before each reconnect. While Kafka is down this waits (and so does the
         stream); a failed delivery rewinds to the last gap-free acknowledged event.
+
+        Before a rewind every delivery must be settled, and the ids of what did reach
+        Kafka are read back from its tails: a delivery reported failed (a timeout) may
+        still have been written, and its event, read again, must then be a copy.
         """
         while len(self.in_flight) and not self.in_flight.failed and not self._stop.is_set():
             self._producer.flush(1.0)
         if self.in_flight.failed:
+            while self._producer.flush(1.0) and not self._stop.is_set():
+                pass  # every delivery report served: no failure can follow the rewind
+            self._recall_written()
             with self._flight_lock:
                 point = self.in_flight.rewind()
             log.warning("re-reading the stream after SSE id %s (seq %d)", point.sse_id, point.seq)
         return self.resume_id()
+
+    def _recall_written(self) -> None:
+        """Add the ids of the events in Kafka's tails to `written` (retried while Kafka
+        does not answer: nothing can be written then anyway)."""
+        while not self._stop.is_set():
+            try:
+                recovered = recover(self.settings, self.topic, depth=tail_depth(self.settings))
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("reading back what reached Kafka failed (%s); retrying", exc)
+                self._stop.wait(1.0)
+                continue
+            with self._flight_lock:
+                for event_id in recovered.event_ids:
+                    self.written.add(event_id)
+            return
 
     def close(self, timeout: float = 30.0) -> None:
         """Flush what is in flight (bounded), then stop heartbeats."""

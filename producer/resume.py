@@ -13,9 +13,10 @@ has acknowledged, never ``since`` again. Backfilled events are published exactly
 live ones, so the processor counts them without knowing.
 
 Wikimedia starts a connection without ``Last-Event-ID`` at "now", so an id that is too
-new loses events for good and one that is too old only repeats some (the processor
-drops repeats by ``meta.id``). The rule here is therefore: resume after the newest event
-such that it *and every event before it* has been acknowledged by Kafka.
+new loses events for good and one that is too old only repeats some (the publisher
+drops repeats by ``meta.id``, `producer.copies`). The rule here is therefore: resume
+after the newest event such that it *and every event before it* has been acknowledged
+by Kafka.
 
 In the running process `InFlight` tracks that point exactly. Across restarts it is
 recovered from Kafka itself, with no second store: every event record carries its own
@@ -143,20 +144,24 @@ class InFlight:
 
 @dataclass(frozen=True, slots=True)
 class Recovered:
-    """What a restarted producer needs: where to resume and its next sequence number."""
+    """What a restarted producer needs: where to resume, its next sequence number, and
+    the ids of the events already in Kafka's tails, oldest first (`producer.copies`)."""
 
     point: ResumePoint | None
     next_seq: int
+    event_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Bookkeeping:
-    """What one event record says about the resume point (its `Header` values)."""
+    """What one event record says about the resume point (its `Header` values), and
+    which event it is (``event_id``: None for canaries and invalid records)."""
 
     seq: int
     sse_id: str | None
     acked_seq: int | None
     acked_id: str | None
+    event_id: str | None = None
 
 
 def bookkeeping_headers(
@@ -181,22 +186,26 @@ def read_bookkeeping(headers: list[tuple[str, bytes]]) -> Bookkeeping | None:
     acked_seq = found.get(Header.ACKED_SEQ)
     acked_id = found.get(Header.ACKED_ID)
     sse_id = found.get(Header.SSE_ID)
+    event_id = found.get(Header.EVENT_ID)
     try:
         return Bookkeeping(
             seq=int(seq),
             sse_id=sse_id.decode() if sse_id else None,
             acked_seq=int(acked_seq) if acked_seq else None,
             acked_id=acked_id.decode() if acked_id else None,
+            event_id=event_id.decode() if event_id else None,
         )
     except (ValueError, UnicodeDecodeError):
         return None
 
 
 def recover(settings: KafkaSettings, topic: str, depth: int) -> Recovered:
-    """The resume point recorded in the newest ``depth`` records of each partition.
+    """The resume point recorded in the newest ``depth`` records of each partition, and
+    the ids of the events among them.
 
     ``depth`` must exceed the producer's in-flight limit (plus heartbeats written in
-    between), so the tail reaches back to the acknowledged point.
+    between), so the tail reaches back to the acknowledged point, and so every event
+    that can be read again after it is among the ids.
     """
     consumer = Consumer(
         {
@@ -265,6 +274,8 @@ def resume_point(tails: list[Bookkeeping]) -> Recovered:
     """Pure part of `recover`: newest acknowledged point, extended over consecutive seqs."""
     if not tails:
         return Recovered(None, 1)
+    in_order = sorted(tails, key=lambda t: t.seq)
+    event_ids = tuple(t.event_id for t in in_order if t.event_id is not None)
     by_seq = {t.seq: t for t in tails}
     acked = [t for t in tails if t.acked_seq is not None]
     if acked:
@@ -278,4 +289,4 @@ def resume_point(tails: list[Bookkeeping]) -> Recovered:
         nxt = by_seq[point.seq + 1]
         point = ResumePoint(nxt.seq, nxt.sse_id)
     # New sequence numbers continue after the highest one in Kafka, even past a gap.
-    return Recovered(point, max(max(by_seq), point.seq) + 1)
+    return Recovered(point, max(max(by_seq), point.seq) + 1, event_ids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from producer.resume import backfill_since
 from wikipulse import __version__
@@ -51,6 +51,13 @@ class ProducerSettings(ServiceSettings, KafkaSettings):
     delivery_timeout_ms: int = Field(
         300_000, ge=1000, description="give up a delivery after this; the stream is re-read"
     )
+    dedup_ids: int = Field(
+        50_000,
+        ge=1000,
+        le=10_000_000,
+        description="recent `meta.id`s written, so a copy read again is dropped "
+        "(at least twice `MAX_IN_FLIGHT`; about 120 bytes each)",
+    )
     max_event_bytes: int = Field(
         1_000_000, ge=1024, description="larger events become invalid records without data"
     )
@@ -65,3 +72,12 @@ class ProducerSettings(ServiceSettings, KafkaSettings):
     def _valid_backfill(cls, value: str) -> str:
         backfill_since(value, int(time.time() * 1000))  # raises with the reason
         return value
+
+    @model_validator(mode="after")
+    def _dedup_outlasts_a_re_read(self) -> ProducerSettings:
+        if self.dedup_ids < 2 * self.max_in_flight:
+            raise ValueError(
+                f"DEDUP_IDS={self.dedup_ids} must be at least twice "
+                f"MAX_IN_FLIGHT={self.max_in_flight}: a re-read repeats up to that many"
+            )
+        return self

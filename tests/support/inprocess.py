@@ -84,7 +84,6 @@ class InProcessPipeline:
     state_dir: Path
     window_ms: int = 30_000
     grace_ms: int = 5_000
-    dedup_ids: int = 100
     partitions: int = 2
     _offsets: dict[int, int] = field(default_factory=dict)
 
@@ -125,7 +124,6 @@ class InProcessPipeline:
             sink=self._sink,
             window_ms=self.window_ms,
             grace_ms=self.grace_ms,
-            dedup_ids=self.dedup_ids,
         )
         self._run = registry.compose_all()[RAW]
         for partition in range(self.partitions):

@@ -9,16 +9,21 @@ BODY = b'{"meta":{"id":"m1","dt":"2026-06-20T15:49:48Z"},"server_name":"de.wikip
 def test_hinted_events_are_judged_from_headers_without_parsing():
     headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, b"m1")]
     record = classify(b"garbage never parsed", b"de.wikipedia.org", 1234, headers)
-    assert record == (Verdict.EVENT, 1234, "m1", b"", "")  # and no body to copy along
+    assert record == (Verdict.EVENT, 1234, b"", "")  # and no body to copy along
+
+
+def test_a_hint_without_the_event_id_is_not_trusted():
+    headers = [(Header.KIND, Kind.EVENT)]
+    assert classify(b"garbage", b"de.wikipedia.org", 1234, headers)[VERDICT] == Verdict.INVALID
 
 
 def test_unhinted_records_are_parsed_and_take_their_time_from_meta_dt():
-    verdict, time_ms, event_id, *_ = classify(BODY, b"de.wikipedia.org", 1, None)
-    assert (verdict, time_ms, event_id) == (Verdict.EVENT, 1781970588000, "m1")
+    verdict, time_ms, *_ = classify(BODY, b"de.wikipedia.org", 1, None)
+    assert (verdict, time_ms) == (Verdict.EVENT, 1781970588000)
 
 
 def test_unhinted_records_keyed_otherwise_are_rekeyed():
-    verdict, _, _, raw, _ = classify(BODY, b"whatever", 1, None)
+    verdict, _, raw, _ = classify(BODY, b"whatever", 1, None)
     assert verdict == Verdict.REKEY and raw == BODY  # written back byte for byte
 
 

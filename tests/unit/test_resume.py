@@ -48,6 +48,15 @@ def test_recovery_extends_the_newest_acked_point_over_consecutive_records():
     assert recovered.next_seq == 10
 
 
+def test_recovery_returns_the_ids_of_the_events_in_the_tails_in_sequence_order():
+    tails = [
+        Bookkeeping(7, "s7", 6, "s6", "id-7"),
+        Bookkeeping(5, "s5", 4, "s4", "id-5"),
+        Bookkeeping(6, "s6", 5, "s5", None),  # a canary or an invalid record: no id
+    ]
+    assert resume_point(tails).event_ids == ("id-5", "id-7")
+
+
 def test_recovery_of_an_empty_topic_starts_live():
     recovered = resume_point([])
     assert recovered.point is None and recovered.next_seq == 1
@@ -63,6 +72,11 @@ def test_bookkeeping_headers_read_back_as_written():
     assert read_bookkeeping(headers) == Bookkeeping(42, '[{"offset":7}]', 40, '[{"offset":5}]')
     first = bookkeeping_headers(1, None, ResumePoint(0, None))
     assert read_bookkeeping(first) == Bookkeeping(1, None, 0, None)
+
+
+def test_bookkeeping_names_the_event_of_its_record():
+    headers = [*bookkeeping_headers(3, "s3", ResumePoint(2, "s2")), ("wp-event-id", b"m-3")]
+    assert read_bookkeeping(headers) == Bookkeeping(3, "s3", 2, "s2", "m-3")
 
 
 def test_records_without_bookkeeping_or_with_garbage_are_skipped():
@@ -93,6 +107,15 @@ def test_backfill_is_a_duration_a_time_or_off(setting, since):
 def test_backfill_refuses_what_it_cannot_mean(setting):
     with pytest.raises(ValueError, match="BACKFILL"):
         backfill_since(setting, NOW)
+
+
+def test_the_ids_remembered_must_outlast_a_re_read_of_the_in_flight_events(monkeypatch):
+    monkeypatch.setenv("MAX_IN_FLIGHT", "2000")
+    monkeypatch.setenv("DEDUP_IDS", "3999")
+    with pytest.raises(ValidationError, match="DEDUP_IDS=3999 must be at least twice"):
+        ProducerSettings()
+    monkeypatch.setenv("DEDUP_IDS", "4000")
+    assert ProducerSettings().dedup_ids == 4000
 
 
 def test_a_bad_backfill_stops_the_producer_at_configuration(monkeypatch):

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from devtools.recordings import RECENTCHANGE, load_events
+from processor.windows import add, final_count
 from tests.support.inprocess import DLQ, RAW, InProcessPipeline
 from wikipulse.events import HEARTBEAT_KEY, Event, Header, Kind, parse
 
@@ -73,14 +74,18 @@ def test_a_heartbeat_closes_every_wiki_of_its_partition_and_reports_its_progress
     assert beats == [{"start": 0, "end": 30_000, "value": 0}]  # progress, never a count
 
 
-def test_a_copy_of_an_event_counts_once_and_is_accounted_as_duplicate(pipeline):
-    before = processed("duplicate")
+def test_every_event_record_counts_once_copies_are_the_producer_s_to_drop(pipeline):
     event(pipeline, EN, "same", 1_000)
     event(pipeline, EN, "other", 1_500)
-    event(pipeline, EN, "same", 1_000)
+    event(pipeline, EN, "same", 1_000)  # another writer's copy: the raw topic has it twice
     heartbeat(pipeline, 35_000)
-    assert pipeline.counts() == {(0, "en.wikipedia.org"): 2}
-    assert processed("duplicate") == before + 1
+    assert pipeline.counts() == {(0, "en.wikipedia.org"): 3}
+
+
+def test_a_window_opened_by_the_older_distinct_count_carries_on_as_its_count():
+    assert add([2, "\nid-1\nid-2\n"], 1) == 3
+    assert final_count({"start": 0, "end": 30_000, "value": [2, "\nid-1\nid-2\n"]})["value"] == 2
+    assert final_count({"start": 0, "end": 30_000, "value": 5})["value"] == 5
 
 
 @pytest.mark.parametrize(
