@@ -193,12 +193,16 @@ class Publisher:
             metrics.RECEIVED.labels("other").inc()
             log.debug("ignoring SSE event of type %r", event.event)
             return
+        while len(self.in_flight) >= self.settings.max_in_flight and not self.in_flight.failed:
+            self._wait_for_kafka()
+        if self.in_flight.failed:
+            # a failed event stays in flight for good, so a full window would wait forever:
+            # this event and the rest are read again after the rewind (`wait_for_resume_id`)
+            return
         described = self._describe(event, received_ms)
         if described is None:
             return
         key, time_ms, headers, event_id = described
-        while len(self.in_flight) >= self.settings.max_in_flight:
-            self._wait_for_kafka()
         with self._flight_lock:
             acked = self.in_flight.acked_point
             seq = self.in_flight.sent(event.id)

@@ -223,3 +223,40 @@ def test_kafka_outage_pauses_reading_and_loses_nothing(names, tmp_path):
                     pipe.stop_all()
         finally:
             own.stop()
+
+
+def test_deliveries_that_fail_in_an_outage_are_re_read_and_written_once(names, tmp_path):
+    with tempfile.TemporaryDirectory(prefix="wp-failed-") as directory:
+        own = LocalServers(Path(directory))
+        own.start("kafka")
+        try:
+            services = Services(
+                f"127.0.0.1:{own.kafka_port}", "redis://unused:1/0", "local", "local", own
+            )
+            with ReplayServer(resume_repeats=30) as replay:
+                pipe = Pipeline(services, names, tmp_path, sse_url=replay.url)
+                producer = pipe.producer(MAX_IN_FLIGHT="100", DELIVERY_TIMEOUT_MS="2000")
+                try:
+                    wait_connected(pipe, replay)
+                    # stamped now: the broker's retention would delete the recording's times
+                    replay.extend(live_stream(100, 1_000.0, time.time()))
+                    wait_until_published(pipe, 100)
+                    own.stop("kafka")
+                    # more than MAX_IN_FLIGHT: the window of unacknowledged events fills up
+                    replay.extend(live_stream(300, 1_000.0, time.time(), first=100))
+                    wait_for(
+                        lambda: "kafka did not take event" in producer.output(),
+                        60,
+                        lambda: f"deliveries to fail while Kafka is down\n{pipe.logs()}",
+                    )
+                    own.start("kafka")
+                    total = len(replay.log)
+                    records = wait_until_published(pipe, total, timeout=120)
+                    # the failed events were read again and written, none of them twice
+                    # (their ids were forgotten, the copies of the others dropped)
+                    assert offsets(records) == Counter(range(total))
+                    assert "re-reading the stream after SSE id" in producer.output()
+                finally:
+                    pipe.stop_all()
+        finally:
+            own.stop()
