@@ -111,6 +111,11 @@ def events(n: int, shape: str = "recorded", seed: int = 7) -> Iterator[tuple[str
         yield chosen[i], orjson.dumps(obj), time_ms, event_id
 
 
+def heartbeat_times(last_ms: int, window_ms: int, grace_ms: int) -> tuple[int, int]:
+    """When `preload` stamps the heartbeats it ends every partition with."""
+    return last_ms, last_ms + window_ms + grace_ms + 2000
+
+
 def preload(
     kafka: str,
     topic: str,
@@ -151,7 +156,7 @@ def preload(
         window = expected.setdefault(time_ms - time_ms % window_ms, {})
         window[name] = window.get(name, 0) + 1
         last = time_ms
-    for timestamp in (last, last + window_ms + grace_ms + 2000):
+    for timestamp in heartbeat_times(last, window_ms, grace_ms):
         for partition in range(partitions):
             producer.produce(
                 topic,

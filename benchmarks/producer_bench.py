@@ -7,6 +7,7 @@ import re
 import socket
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,7 +15,7 @@ import httpx
 from benchmarks.catchup import Result, spawn
 from benchmarks.data import DATA
 from benchmarks.procstat import usage
-from devtools.recordings import load_events
+from devtools.recordings import load_events, restamp
 from devtools.replay import frame
 from devtools.servers import free_port
 
@@ -49,8 +50,14 @@ class FastSseServer:
 
 
 def body(count: int) -> bytes:
+    """``count`` recorded events, each pass over the recording with fresh ``meta.id``s:
+    the producer drops an event whose id it wrote already as a copy."""
     recorded = load_events(DATA / "recentchange-2026-06-20.sse")
-    return b"".join(frame(i, recorded[i % len(recorded)]) for i in range(count))
+    start = datetime.now(UTC)
+    return b"".join(
+        frame(i, restamp(recorded[i % len(recorded)], start, cycle=i // len(recorded)))
+        for i in range(count)
+    )
 
 
 def baseline(url: str, count: int) -> Result:
