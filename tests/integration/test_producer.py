@@ -3,11 +3,13 @@ through disconnects, stalls, HTTP errors, bad frames, restarts and a Kafka outag
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -192,71 +194,65 @@ def test_a_killed_producer_resumes_from_kafka_and_writes_no_event_twice(pipeline
     assert replay.connections[-1].last_event_id is not None
 
 
-def test_kafka_outage_pauses_reading_and_loses_nothing(names, tmp_path):
-    with tempfile.TemporaryDirectory(prefix="wp-outage-") as directory:
+@contextlib.contextmanager
+def own_kafka(names, tmp_path, replay: ReplayServer) -> Iterator[tuple[Pipeline, LocalServers]]:
+    """A pipeline on a Kafka of its own, which the test may stop and start."""
+    with tempfile.TemporaryDirectory(prefix="wp-own-kafka-") as directory:
         own = LocalServers(Path(directory))
         own.start("kafka")
         try:
             services = Services(
                 f"127.0.0.1:{own.kafka_port}", "redis://unused:1/0", "local", "local", own
             )
-            with ReplayServer() as replay:
-                pipe = Pipeline(services, names, tmp_path, sse_url=replay.url)
-                producer = pipe.producer(MAX_IN_FLIGHT="100")
-                try:
-                    wait_connected(pipe, replay)
-                    replay.extend(RECORDED[:100])
-                    wait_until_published(pipe, 100)
-                    rss_before = rss_kib(producer.process.pid)
-                    own.stop("kafka")
-                    # ~2,800 more events (each a distinct one) while Kafka is down
-                    replay.extend(live_stream(2_840, 1_000.0, time.time(), first=100))
-                    threading.Event().wait(5)
-                    assert producer.alive
-                    rss_during = rss_kib(producer.process.pid)
-                    own.start("kafka")
-                    total = len(replay.log)
-                    records = wait_until_published(pipe, total, timeout=120)
-                    assert set(offsets(records)) == set(range(total))
-                    assert rss_during - rss_before < 50_000, (rss_before, rss_during)
-                finally:
-                    pipe.stop_all()
+            pipe = Pipeline(services, names, tmp_path, sse_url=replay.url)
+            try:
+                yield pipe, own
+            finally:
+                pipe.stop_all()
         finally:
             own.stop()
 
 
-def test_deliveries_that_fail_in_an_outage_are_re_read_and_written_once(names, tmp_path):
-    with tempfile.TemporaryDirectory(prefix="wp-failed-") as directory:
-        own = LocalServers(Path(directory))
+def test_kafka_outage_pauses_reading_and_loses_nothing(names, tmp_path, replay):
+    with own_kafka(names, tmp_path, replay) as (pipe, own):
+        producer = pipe.producer(MAX_IN_FLIGHT="100")
+        wait_connected(pipe, replay)
+        replay.extend(RECORDED[:100])
+        wait_until_published(pipe, 100)
+        rss_before = rss_kib(producer.process.pid)
+        own.stop("kafka")
+        # ~2,800 more events (each a distinct one) while Kafka is down
+        replay.extend(live_stream(2_840, 1_000.0, time.time(), first=100))
+        threading.Event().wait(5)
+        assert producer.alive
+        rss_during = rss_kib(producer.process.pid)
         own.start("kafka")
-        try:
-            services = Services(
-                f"127.0.0.1:{own.kafka_port}", "redis://unused:1/0", "local", "local", own
-            )
-            with ReplayServer(resume_repeats=30) as replay:
-                pipe = Pipeline(services, names, tmp_path, sse_url=replay.url)
-                producer = pipe.producer(MAX_IN_FLIGHT="100", DELIVERY_TIMEOUT_MS="2000")
-                try:
-                    wait_connected(pipe, replay)
-                    # stamped now: the broker's retention would delete the recording's times
-                    replay.extend(live_stream(100, 1_000.0, time.time()))
-                    wait_until_published(pipe, 100)
-                    own.stop("kafka")
-                    # more than MAX_IN_FLIGHT: the window of unacknowledged events fills up
-                    replay.extend(live_stream(300, 1_000.0, time.time(), first=100))
-                    wait_for(
-                        lambda: "kafka did not take event" in producer.output(),
-                        60,
-                        lambda: f"deliveries to fail while Kafka is down\n{pipe.logs()}",
-                    )
-                    own.start("kafka")
-                    total = len(replay.log)
-                    records = wait_until_published(pipe, total, timeout=120)
-                    # the failed events were read again and written, none of them twice
-                    # (their ids were forgotten, the copies of the others dropped)
-                    assert offsets(records) == Counter(range(total))
-                    assert "re-reading the stream after SSE id" in producer.output()
-                finally:
-                    pipe.stop_all()
-        finally:
-            own.stop()
+        total = len(replay.log)
+        records = wait_until_published(pipe, total, timeout=120)
+        assert set(offsets(records)) == set(range(total))
+        assert rss_during - rss_before < 50_000, (rss_before, rss_during)
+
+
+def test_deliveries_that_fail_in_an_outage_are_re_read_and_written_once(names, tmp_path, replay):
+    replay.resume_repeats = 30
+    with own_kafka(names, tmp_path, replay) as (pipe, own):
+        producer = pipe.producer(MAX_IN_FLIGHT="100", DELIVERY_TIMEOUT_MS="2000")
+        wait_connected(pipe, replay)
+        # stamped now: the broker's retention would delete the recording's times
+        replay.extend(live_stream(100, 1_000.0, time.time()))
+        wait_until_published(pipe, 100)
+        own.stop("kafka")
+        # more than MAX_IN_FLIGHT: the window of unacknowledged events fills up
+        replay.extend(live_stream(300, 1_000.0, time.time(), first=100))
+        wait_for(
+            lambda: "kafka did not take event" in producer.output(),
+            60,
+            lambda: f"deliveries to fail while Kafka is down\n{pipe.logs()}",
+        )
+        own.start("kafka")
+        total = len(replay.log)
+        records = wait_until_published(pipe, total, timeout=120)
+        # the failed events were read again and written, none of them twice
+        # (their ids were forgotten, the copies of the others dropped)
+        assert offsets(records) == Counter(range(total))
+        assert "re-reading the stream after SSE id" in producer.output()
