@@ -112,8 +112,8 @@ def parse(data: bytes) -> Parsed:
 
 
 def digest_id(data: bytes) -> str:
-    """A stand-in identity for ``data``: for events without ``meta.id``, and for ids the
-    processor's windows will not keep whole (see `processor.windows.DistinctCounter`)."""
+    """A stand-in identity for ``data``: for events without ``meta.id``, and for ids too
+    long for the producer to remember whole (`producer.copies`)."""
     return "sha1:" + hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
