@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import logging
 import re
+import secrets
 import signal
 import socket
 import threading
@@ -69,6 +70,9 @@ class ReplayServer:
     port: int = 0
     keepalive_seconds: float = 0.0
     resume_repeats: int = 0
+    #: added to every pass number that `restamp` makes ids from: a server started again
+    #: with another value issues none of the ids of the last one (as Wikimedia never does)
+    first_cycle: int = 0
     log: list[bytes] = field(default_factory=list)
     plan: list[Fault] = field(default_factory=list)
     connections: list[Connection] = field(default_factory=list)
@@ -123,7 +127,7 @@ class ReplayServer:
             restamp(
                 events[i % len(events)],
                 datetime.fromtimestamp(begin + i / rate, UTC),
-                HISTORY_CYCLES + i // len(events),
+                HISTORY_CYCLES + self.first_cycle + i // len(events),
             )
             for i in range(count)
         ]
@@ -151,7 +155,7 @@ class ReplayServer:
                     if delay > 0:
                         time.sleep(delay)
                 if restamp_events:
-                    data = restamp(data, datetime.now(UTC), cycle)
+                    data = restamp(data, datetime.now(UTC), self.first_cycle + cycle)
                 self.append(data)
                 sent += 1
             cycle += 1
@@ -383,6 +387,9 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         keepalive_seconds=args.keepalive,
         resume_repeats=args.resume_repeats,
+        # fresh ids on every start: a restarted replay must not send what the producer
+        # already wrote under the same ids (it would drop them as copies)
+        first_cycle=secrets.randbelow(2**40) + 1,
     )
     history = duration_seconds(args.history)
     if history:
