@@ -13,7 +13,7 @@ from quixstreams.models.topics.exceptions import TopicNotFoundError
 from processor.settings import ProcessorSettings
 from processor.sink import RedisWindowSink
 from processor.windows import count_windows
-from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic
+from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic, topic_id
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +85,12 @@ def _build_app(settings: ProcessorSettings) -> Application:
         redis_url=settings.redis_url,
         key_prefix=settings.redis_key_prefix,
         window_ms=settings.window_ms,
+        grace_ms=settings.grace_ms,
         ttl_seconds=settings.window_ttl_seconds,
         partitions=partitions,
+        source=topic_id(settings, settings.raw_topic),
     )
-    count_windows(
-        app.dataframe(raw),
-        raw_topic=raw,
-        dlq_topic=dlq,
-        sink=sink,
-        window_ms=settings.window_ms,
-        grace_ms=settings.grace_ms,
-    )
+    count_windows(app.dataframe(raw), raw_topic=raw, dlq_topic=dlq, sink=sink)
     log.info(
         "counting %s (%d partitions) in %d s windows (grace %d s) into %s as group %s",
         settings.raw_topic,

@@ -14,7 +14,11 @@ RECORDS = Counter(
     ["verdict"],
 )
 WINDOWS_WRITTEN = Counter(
-    "wikipulse_processor_window_writes", "per-partition final window results written"
+    "wikipulse_processor_window_writes", "per-partition windows finalized in Redis"
+)
+REPLAYED = Counter(
+    "wikipulse_processor_replayed_records",
+    "records read again after a crash or rebalance, skipped because Redis counted them",
 )
 WINDOWS_COMPLETE = Counter("wikipulse_processor_windows_complete", "windows added to the index")
 REDIS_BACKPRESSURE = Counter(

@@ -1,44 +1,52 @@
-"""The window logic: from raw records to final per-wiki counts, as one Quix pipeline.
+"""The window logic: from raw records to per-wiki counts in 30 s tumbling windows.
 
 ::
 
-    raw topic ─ classify ─┬─ invalid ─────────────────────────────> <raw>.dlq (+ reason header)
-                          ├─ canary ──────────────────────────────> metric only
-                          ├─ rekey ───────────────────────────────> raw topic, keyed by server name
-                          └─ event / heartbeat ─ closed window? ── late: metric only
-                                               └─ tumbling window (event time, grace)
-                                                   ─ count events ─ final
-                                                        └─ RedisWindowSink
+    raw topic ─ classify ─┬─ invalid ──────────────> <raw>.dlq (+ reason header)
+                          ├─ canary ───────────────> metric only
+                          ├─ rekey ────────────────> raw topic, keyed by server name
+                          └─ event / heartbeat ─ RedisWindowSink ─ tally (per checkpoint)
+                                                   ├─ closed window: late, metric only
+                                                   └─ + open windows in Redis ─ final
 
 Event time is the record timestamp, which the producer sets to ``meta.dt``.
 
+**Counted per checkpoint, not per event.** Quix Streams' window operator reads and
+writes its state once per event; on this kind of machine that alone costs 30 to 50 µs an
+event, more than the rest of the processor together (benchmarks/README.md). So the
+windows are not Quix windows: the sink collects each partition's records between two
+commits, and `tally` counts them per (window, wiki) in a dict; one Redis script per
+partition then adds those sums to the open windows and finalizes the ones that closed
+(`wikipulse.store`). The per-event work is a tuple appended and a dict incremented.
+
+**When a window closes.** Each partition has an event-time clock: the newest timestamp
+it has seen. A window is final once the clock passes its end plus the grace, and a
+record for a final window is ``late``: counted in a metric, never in a window. The clock
+is stored in Redis with the counts, so it holds across restarts and rebalances.
+
 **A plain count.** Every event record counts once: the producer, the raw topic's only
-writer, drops the copies a resume makes before they reach Kafka (`producer.copies`),
-so no window needs to remember ids, and an update is an integer added. A record that
-arrives after its window closed is not counted; it is counted as ``late``
-(`ClosedWindowGuard`).
+writer, drops the copies a resume makes before they reach Kafka (`producer.copies`).
 
-**Quiet partitions.** Quix closes a window only when a newer record reaches its
-partition. The producer therefore writes a heartbeat to every partition every
+**Quiet partitions.** A window closes only when a newer record reaches its partition.
+The producer therefore writes a heartbeat to every partition every
 ``HEARTBEAT_SECONDS`` (0.25 s), stamped with the stream's event-time clock (see
-`producer.publisher`). With ``closing_strategy="partition"`` a heartbeat closes the due
-windows of *all* wikis in its partition, so a final result reaches Redis within about
-``grace + heartbeat + commit interval`` (5.75 s by default) of the window's end even if
-that partition gets no events. The heartbeats are counted in a window of their own key,
-which the sink drops but reads as "this partition has finalized up to here" — the
-progress mark behind completeness.
+`producer.publisher`): it moves the clock and is never counted, so a final result reaches
+Redis within about ``grace + heartbeat + commit interval`` (5.75 s by default) of the
+window's end even if that partition gets no events.
 
-**Exactly once.** The app runs with ``processing_guarantee="exactly-once"``: window
-state, dead letters and consumer offsets commit in one Kafka transaction; the Redis
-writes before each commit are idempotent (see `wikipulse.store`).
+**Exactly once.** The app runs with ``processing_guarantee="exactly-once"``: dead
+letters, re-keyed records and consumer offsets commit in one Kafka transaction. The Redis
+write comes just before each commit and carries the last offset it counted, fenced on the
+one it read (`wikipulse.store`): a crash between the two makes the records since the last
+commit come again, and the sink skips those Redis has counted already.
 """
 
 from __future__ import annotations
 
-import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from quixstreams.context import message_context
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.models import Topic
 from quixstreams.sinks import BaseSink
@@ -46,12 +54,10 @@ from quixstreams.sinks import BaseSink
 from processor import metrics
 from processor.records import RAW, REASON, TIME_MS, VERDICT, Record, Verdict, classify
 from wikipulse.events import HEARTBEAT_KEY, Event, Header, parse
-
-log = logging.getLogger(__name__)
+from wikipulse.store import Progress
 
 _HEARTBEAT = HEARTBEAT_KEY.encode()
 _VERDICTS = {v: metrics.RECORDS.labels(v) for v in Verdict.ALL}
-_LATE = metrics.RECORDS.labels("late")
 _ASIDE = frozenset({Verdict.INVALID, Verdict.REKEY})
 _COUNTED = frozenset({Verdict.EVENT, Verdict.HEARTBEAT})
 
@@ -62,10 +68,9 @@ def count_windows(
     raw_topic: Topic,
     dlq_topic: Topic,
     sink: BaseSink,
-    window_ms: int,
-    grace_ms: int,
 ) -> StreamingDataFrame:
-    """Wire the whole pipeline onto ``sdf`` (a dataframe of the raw topic)."""
+    """Wire the whole pipeline onto ``sdf`` (a dataframe of the raw topic); ``sink`` is
+    the `processor.sink.RedisWindowSink` that counts the windows."""
     records = sdf.apply(_judge, metadata=True)
 
     # Quix copies the value for every branch after the first, once per record, so the
@@ -80,71 +85,76 @@ def count_windows(
     rekey.to_topic(raw_topic, key=_server_name_key)
 
     counted = records.filter(lambda r: r[VERDICT] in _COUNTED)
-    ones = counted.set_timestamp(lambda r, *_: r[TIME_MS]).apply(_one_if_event)
-    guard = ClosedWindowGuard(ones, window_ms)
-    ones = ones.filter(guard.admit, metadata=True)
-    # the store keeps its name from when windows counted distinct ids, so the windows
-    # open across an upgrade carry on (`add` reads their old state too)
-    window = ones.tumbling_window(
-        window_ms, grace_ms=grace_ms, name="distinct", on_late=_on_late
-    ).reduce(add, int)
-    guard.store_name = window.name
-    finals = window.final(closing_strategy="partition").apply(final_count)
-    finals.sink(sink)
-    return finals
+    counted.sink(sink)
+    return counted
 
 
-class ClosedWindowGuard:
-    """Turns away records for windows their partition has already closed, as ``late``.
+@dataclass(slots=True)
+class Tally:
+    """What one partition's records since the last write add up to."""
 
-    With ``closing_strategy="partition"`` Quix Streams 3.28 judges lateness against the
-    end of the newest window the partition closed *minus the grace*, so a record for that
-    newest closed window itself passes its check: it goes into a fresh window state that
-    never closes again, neither counted nor reported (tests/unit/test_window_pipeline.py
-    shows it). This check reads the same mark from the same window store transaction
-    (the end of the newest closed window, kept in the store, so it holds across restarts
-    and rebalances) and admits a record only when its window ends after it.
+    #: window start -> wiki -> events counted
+    counts: dict[int, dict[str, int]]
+    #: events whose window had closed before they came (not counted)
+    late: int
+    #: records at or below the stored offset: counted by an earlier write already
+    replayed: int
+    #: the partition's progress after these records
+    progress: Progress
+    #: the end of the newest window the partition's clock has closed
+    closed_end: int
+
+
+def tally(
+    records: Iterable[tuple[int, int, bytes]],
+    since: Progress,
+    *,
+    window_ms: int,
+    grace_ms: int,
+) -> Tally:
+    """Count ``records`` — ``(offset, event time, key)`` in offset order, heartbeats keyed
+    by `HEARTBEAT_KEY` — on top of ``since``, the partition's progress in Redis.
+
+    A window ``[S, S + window)`` is final once the partition's clock reaches
+    ``S + window + grace``; a later event for it is late. Records at or below
+    ``since.offset`` were counted before a crash and are skipped.
     """
-
-    def __init__(self, sdf: StreamingDataFrame, window_ms: int) -> None:
-        self._context = sdf.processing_context
-        self._stream_id = sdf.stream_id
-        self._window_ms = window_ms
-        self.store_name = ""  # the window's store, known once the window is defined
-
-    def admit(self, _value: Any, key: Any, timestamp_ms: int, _headers: Any) -> bool:
-        partition = message_context().partition
-        transaction: Any = self._context.checkpoint.get_store_transaction(
-            stream_id=self._stream_id, partition=partition, store_name=self.store_name
-        )
-        closed_until: int = transaction.get_latest_expired(prefix=b"")
-        window_end = timestamp_ms - timestamp_ms % self._window_ms + self._window_ms
-        if window_end > closed_until:
-            return True
-        if key != _HEARTBEAT:  # a stale heartbeat moves nothing and is no event
-            _LATE.inc()
-            log.debug("late event at %d for closed window ending %d", timestamp_ms, window_end)
-        return False
-
-
-def _one_if_event(record: Record) -> int:
-    """What a record adds to its window: 1 for an event, 0 for a heartbeat (which only
-    opens a window of its own key, the partition's progress mark)."""
-    return 1 if record[VERDICT] == Verdict.EVENT else 0
-
-
-def add(count: int | list[Any], one: int) -> int:
-    """The window's reducer. A list is the state of a window opened by an older version
-    (``[count, recent ids]``); it carries on as its count."""
-    if isinstance(count, list):
-        count = int(count[0])
-    return count + one
+    counts: dict[int, dict[bytes, int]] = {}
+    late = replayed = 0
+    offset = since.offset
+    clock = since.time_ms
+    closed_end = _closed_end(clock, window_ms, grace_ms)
+    for record_offset, time_ms, key in records:
+        if record_offset <= offset:
+            replayed += 1
+            continue
+        offset = record_offset
+        if clock is None or time_ms > clock:
+            clock = time_ms
+            closed_end = _closed_end(clock, window_ms, grace_ms)
+        if key == _HEARTBEAT:
+            continue
+        start = time_ms - time_ms % window_ms
+        if start + window_ms <= closed_end:
+            late += 1
+            continue
+        window = counts.get(start)
+        if window is None:
+            window = counts[start] = {}
+        window[key] = window.get(key, 0) + 1
+    decoded = {
+        start: {key.decode("utf-8", "replace"): n for key, n in window.items()}
+        for start, window in counts.items()
+    }
+    return Tally(decoded, late, replayed, Progress(offset, clock), closed_end)
 
 
-def final_count(window: dict[str, Any]) -> dict[str, Any]:
-    """A final window as the sink takes it: ``{"start", "end", "value": count}``."""
-    value = window["value"]
-    return {**window, "value": int(value[0]) if isinstance(value, list) else value}
+def _closed_end(clock: int | None, window_ms: int, grace_ms: int) -> int:
+    """The end of the newest window a partition clock at ``clock`` has closed."""
+    if clock is None:
+        return 0
+    edge = clock - grace_ms
+    return edge - edge % window_ms
 
 
 def _judge(value: Any, key: Any, timestamp: int, headers: Any) -> Record:
@@ -162,33 +172,3 @@ def _server_name_key(raw: bytes) -> bytes:
     parsed = parse(raw)
     assert isinstance(parsed, Event)  # only countable records are re-keyed
     return parsed.server_name.encode()
-
-
-def _on_late(
-    value: Any,
-    key: Any,
-    timestamp_ms: int,
-    late_by_ms: int,
-    start: int,
-    end: int,
-    store_name: str,
-    topic: str,
-    partition: int,
-    offset: int,
-) -> bool:
-    """Late events are accounted for in a metric (heartbeats never count as late).
-
-    `ClosedWindowGuard` turns late records away before Quix sees them; this stays as
-    the second line, so a record Quix finds late is never lost without a trace.
-    """
-    if key != _HEARTBEAT:
-        _LATE.inc()
-        log.debug(
-            "late event %s[%d]@%d for window %d, %d ms late",
-            topic,
-            partition,
-            offset,
-            start,
-            late_by_ms,
-        )
-    return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from wikipulse.settings import KafkaSettings
@@ -47,6 +47,14 @@ def ensure_topic(settings: KafkaSettings, name: str, partitions: int) -> int:
                 raise _with_cause(exc, broker_errors) from exc
             log.warning("kafka not ready for topic %s yet (%s); retrying", name, exc)
             time.sleep(1.0)
+
+
+def topic_id(settings: KafkaSettings, name: str) -> str:
+    """The broker's id of topic ``name``: a topic deleted and created again gets a new one,
+    which tells its offsets from the old topic's."""
+    admin = AdminClient({**settings.client_config(), "log_level": 3})
+    described = admin.describe_topics(TopicCollection([name]), request_timeout=15)[name]
+    return str(described.result().topic_id)
 
 
 def _with_cause(exc: KafkaException, broker_errors: list[KafkaError]) -> KafkaException:

@@ -4,16 +4,25 @@ Every key is built here (`KeyLayout`) and every access goes through `WindowStore
 processor writes with it, the dashboard and the CLI read with it. The table of keys is
 in docs/architecture.md ("The Redis contract").
 
+**Open and final windows.** The processor adds each partition's counts to that
+partition's *open* windows (a hash per window) once per checkpoint; when the partition's
+event time passes a window's end plus the grace, the window becomes *final*: its counts
+move into the window's sorted set and never change again. Each server name lives in one
+raw-topic partition (the producer keys records by it), so partitions never touch each
+other's members.
+
 **Completeness.** Window ``S`` is complete when every partition of the raw topic has
 finalized past it (``closed[p] >= S + window`` for all ``p``). Only then is ``S`` added to
-``windows`` and announced. Partitions write their counts as they finalize, so a reader
-that wants final numbers goes through ``windows``, never straight to a window key.
+``windows`` and announced. A reader that wants final numbers goes through ``windows``,
+never straight to a window key.
 
-**Idempotence.** Quix Streams flushes sinks before it commits, so after a crash the last
-checkpoint's windows are written again. The write (`write_windows.lua`, one atomic step
-per partition batch) therefore sets absolute counts and moves a partition's closed mark
-only forward: a replay leaves the same state. Each server name lives in one raw-topic
-partition (the producer keys records by it), so partitions never overwrite each other.
+**Exactly once.** Counts are added, so a batch must never apply twice. Beside the counts,
+each partition keeps its *progress*: the last raw-topic offset whose record is in Redis,
+and the partition's event time. A write (`write_windows.lua`, one atomic step) names the
+offset it read and applies only if that is still the stored one, moving it on in the same
+step. Quix Streams flushes sinks before it commits offsets, so after a crash the records
+since the last commit come again: the sink skips those at or below the stored offset,
+and a replica that lost the partition is refused (`StaleProgress`).
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -61,6 +70,41 @@ class KeyLayout:
     @property
     def meta(self) -> str:
         return f"{self.prefix}meta"
+
+    @property
+    def progress(self) -> str:
+        """Per partition, the last offset counted and the event time (``<source>:<field>``)."""
+        return f"{self.prefix}progress"
+
+    def open_windows(self, partition: int) -> str:
+        """The starts of one partition's open (not yet final) windows."""
+        return f"{self.prefix}open:{partition}"
+
+    def open_window(self, partition: int, start_ms: int) -> str:
+        """One partition's counts so far in one open window (a hash: wiki -> count)."""
+        return f"{self.prefix}open:{partition}:{start_ms}"
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far one partition's counts in Redis reach.
+
+    ``offset`` is the last raw-topic offset whose record is counted (-1: none yet);
+    ``time_ms`` the newest event time the partition has seen (its clock: what is late).
+    """
+
+    offset: int = -1
+    time_ms: int | None = None
+
+
+class StaleProgress(Exception):
+    """The partition's stored progress is not what the writer read: someone else (a
+    replica that took the partition over, or this one before a crash) wrote since."""
+
+    def __init__(self, partition: int, stored_offset: int) -> None:
+        super().__init__(f"partition {partition} is counted up to offset {stored_offset} already")
+        self.partition = partition
+        self.stored_offset = stored_offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,21 +176,76 @@ class WindowStore:
         partitions: int,
         window_ms: int,
         ttl_seconds: int,
-    ) -> list[int]:
-        """Record one partition's final counts and that it has closed up to ``closed_end``.
+        finalize: Iterable[int] | None = None,
+        progress: tuple[Progress, Progress] | None = None,
+        source: str = "",
+    ) -> tuple[int, list[int]]:
+        """Add one partition's counts (``windows``) to its open windows, make the open
+        windows ``finalize`` final, and move the partition's closed mark to ``closed_end``.
 
-        Returns the windows that became complete by it (announced on the channel).
-        Raises `redis.ConnectionError` / `redis.TimeoutError` when Redis is unreachable.
+        ``finalize`` defaults to the windows of ``windows`` that end by ``closed_end``;
+        the processor names every open window of the partition that does
+        (`open_windows` lists those opened before).
+
+        ``progress`` is ``(read, new)``: the write applies only while the stored progress
+        of ``source`` (the raw topic's identity) and ``partition`` is ``read``, and stores
+        ``new`` with it; otherwise it changes nothing and raises `StaleProgress`. Without
+        it the write is unfenced (tools and tests that seed windows).
+
+        Returns the number of windows finalized and the starts that became complete by
+        it (announced on the channel). Raises `redis.ConnectionError` /
+        `redis.TimeoutError` when Redis is unreachable.
         """
-        args: list[Any] = [partition, closed_end, partitions, window_ms, ttl_seconds]
+        if finalize is None:
+            finalize = [start for start in windows if start + window_ms <= closed_end]
+        read, new = progress or (None, None)
+        args: list[Any] = [
+            partition,
+            closed_end,
+            partitions,
+            window_ms,
+            ttl_seconds,
+            f"{source}:{partition}",
+            "" if read is None else read.offset,
+            "" if new is None else new.offset,
+            "" if new is None or new.time_ms is None else new.time_ms,
+            len(windows),
+        ]
         for start in sorted(windows):
             members = windows[start]
-            args += [self.keys.window(start), start, len(members)]
+            args += [self.keys.open_window(partition, start), start, len(members)]
             for member, count in members.items():
                 args += [member, count]
-        keys = [self.keys.closed, self.keys.pending, self.keys.complete, self.keys.meta]
-        complete = self._script(keys=keys, args=args)
-        return [int(start) for start in complete]
+        for start in sorted(finalize):
+            args += [self.keys.open_window(partition, start), self.keys.window(start), start]
+        keys = [
+            self.keys.closed,
+            self.keys.pending,
+            self.keys.complete,
+            self.keys.meta,
+            self.keys.progress,
+            self.keys.open_windows(partition),
+        ]
+        answer = self._script(keys=keys, args=args)
+        if answer[0] == b"stale":
+            raise StaleProgress(partition, int(answer[1]))
+        return int(answer[1]), [int(start) for start in answer[2]]
+
+    def open_windows(self, partition: int) -> set[int]:
+        """The starts of the windows ``partition`` has counts in that are not final yet."""
+        members = cast(list[bytes], self.client.zrange(self.keys.open_windows(partition), 0, -1))
+        return {int(m) for m in members}
+
+    def progress(self, partition: int, source: str = "") -> Progress:
+        """What `write` last stored for ``source`` and ``partition`` (`Progress()` if none)."""
+        field = f"{source}:{partition}"
+        offset, time_ms = cast(
+            list[bytes | None],
+            self.client.hmget(self.keys.progress, [f"{field}:offset", f"{field}:time"]),
+        )
+        if offset is None:
+            return Progress()
+        return Progress(int(offset), int(time_ms) if time_ms else None)
 
     def recorded(self) -> tuple[int, int] | None:
         """``(window_ms, partitions)`` as the processor last recorded them, if it did."""

@@ -1,7 +1,8 @@
-"""The processor's sink turns Quix's final window results into the Redis contract.
+"""The processor's sink turns judged records into the Redis contract.
 
-In-process, with the results Quix hands the sink (`SinkBatch`), against a real Redis:
-what reaches Redis for counts, heartbeats and an unreachable server.
+In-process, with records as Quix hands them to the sink (`add`, then `flush` before the
+commit), against a real Redis: what reaches Redis for counts, heartbeats, a raw topic
+created anew and an unreachable server.
 """
 
 from __future__ import annotations
@@ -9,55 +10,76 @@ from __future__ import annotations
 import pytest
 import redis
 from quixstreams.sinks import SinkBackpressureError
-from quixstreams.sinks.base.batch import SinkBatch
 
+from processor.records import Verdict
 from processor.sink import RedisWindowSink
 from tests.support.names import Names
 from wikipulse.events import HEARTBEAT_KEY
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store import KeyLayout, Progress, WindowStore
 
-WINDOW = 30_000
+WINDOW, GRACE = 30_000, 5_000
 S0 = 1_767_225_600_000
+BEAT = HEARTBEAT_KEY.encode()
+EN = b"en.wikipedia.org"
 
 
-def batch(partition: int, *results: tuple[bytes, int, int]) -> SinkBatch:
-    """Final results as Quix delivers them: key, window start, count."""
-    out = SinkBatch(topic="raw", partition=partition)
-    for offset, (key, start, count) in enumerate(results):
-        value = {"start": start, "end": start + WINDOW, "value": count}
-        out.append(value=value, key=key, timestamp=start, headers=[], offset=offset)
-    return out
-
-
-def sink_for(url: str, prefix: str, partitions: int = 2) -> RedisWindowSink:
+def sink_for(url: str, prefix: str, partitions: int = 2, source: str = "") -> RedisWindowSink:
     sink = RedisWindowSink(
         url,
         prefix,
         window_ms=WINDOW,
+        grace_ms=GRACE,
         ttl_seconds=3600,
         partitions=partitions,
+        source=source,
         backpressure_seconds=0.1,
     )
     sink.setup()
     return sink
 
 
+def add(sink: RedisWindowSink, partition: int, offset: int, key: bytes, at: int) -> None:
+    verdict = Verdict.HEARTBEAT if key == BEAT else Verdict.EVENT
+    sink.add((verdict, at, b"", ""), key, at, [], "raw", partition, offset)
+
+
 def test_counts_land_per_wiki_and_heartbeats_only_move_the_closed_mark(redis_url):
     prefix = Names.fresh().prefix
     store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(prefix))
     sink = sink_for(redis_url, prefix)
-    beat = HEARTBEAT_KEY.encode()
-    sink.write(batch(0, (b"en.wikipedia.org", S0, 3), (beat, S0, 0), (beat, S0 + WINDOW, 0)))
+    for offset in range(3):
+        add(sink, 0, offset, EN, S0 + offset)
+    add(sink, 0, 3, BEAT, S0 + 2 * WINDOW + GRACE)
+    sink.flush()
     assert store.client.hgetall(store.keys.closed) == {b"0": str(S0 + 2 * WINDOW).encode()}
+    assert store.progress(0) == Progress(3, S0 + 2 * WINDOW + GRACE)
     assert store.latest() is None  # partition 1 has not finalized yet
-    sink.write(batch(1, (beat, S0, 0)))
+    add(sink, 1, 0, BEAT, S0 + WINDOW + GRACE)
+    sink.flush()
     board = store.leaderboard(S0, 10)
     assert board is not None and board.rows == [("en.wikipedia.org", 3)]
     assert store.history("\x00heartbeat", 1) == [(S0, 0)]  # never a member
     assert store.recorded() == (WINDOW, 2)
 
 
+def test_a_raw_topic_created_anew_is_counted_from_its_first_offset(redis_url):
+    """Offsets restart at 0 in a re-created topic; its new id keeps them apart."""
+    prefix = Names.fresh().prefix
+    store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(prefix))
+    old = sink_for(redis_url, prefix, partitions=1, source="old-topic-id")
+    for offset in range(5):
+        add(old, 0, offset, EN, S0 + offset)
+    old.flush()
+    new = sink_for(redis_url, prefix, partitions=1, source="new-topic-id")
+    add(new, 0, 0, EN, S0 + 10)
+    add(new, 0, 1, BEAT, S0 + WINDOW + GRACE)
+    new.flush()
+    board = store.leaderboard(S0, 10)
+    assert board is not None and board.rows == [("en.wikipedia.org", 6)]
+
+
 def test_an_unreachable_redis_pauses_the_partition_instead_of_losing_the_batch(redis_url):
     sink = sink_for("redis://127.0.0.1:1/0", Names.fresh().prefix)
+    add(sink, 0, 0, EN, S0)
     with pytest.raises(SinkBackpressureError):
-        sink.write(batch(0, (b"en.wikipedia.org", S0, 3)))
+        sink.flush()

@@ -1,7 +1,7 @@
 """The Redis contract (`wikipulse.store`), against a real Redis and nothing else.
 
 Every reader relies on these rules; the processor's crash recovery relies on the
-writes being idempotent. Each test writes through `WindowStore.write` exactly as the
+fence that applies each batch once. Each test writes through `WindowStore.write` as the
 processor's sink does, then looks at Redis directly.
 """
 
@@ -14,7 +14,7 @@ import redis
 
 from devtools.shapes import windows_like_recording, write_complete
 from tests.support.names import Names
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store import KeyLayout, Progress, StaleProgress, WindowStore
 from wikipulse.unusual import Rule
 
 WINDOW = 30_000
@@ -34,7 +34,16 @@ def store(client: redis.Redis) -> WindowStore:
     return WindowStore(client, KeyLayout(Names.fresh().prefix))
 
 
-def write(store: WindowStore, partition: int, closed_end: int, windows=None, partitions=2):
+def write(
+    store: WindowStore,
+    partition: int,
+    closed_end: int,
+    windows=None,
+    partitions=2,
+    progress=None,
+    finalize=None,
+) -> list[int]:
+    """The starts that became complete."""
     return store.write(
         partition=partition,
         closed_end=closed_end,
@@ -42,7 +51,9 @@ def write(store: WindowStore, partition: int, closed_end: int, windows=None, par
         partitions=partitions,
         window_ms=WINDOW,
         ttl_seconds=3600,
-    )
+        finalize=finalize,
+        progress=progress,
+    )[1]
 
 
 def snapshot(client: redis.Redis, keys: KeyLayout) -> dict[bytes, object]:
@@ -69,16 +80,33 @@ def test_a_window_is_complete_only_when_every_partition_closed_past_it(store, cl
     assert client.zcard(store.keys.pending) == 0
 
 
-def test_replaying_a_batch_leaves_the_same_state(store, client):
-    """After a crash Quix writes the last checkpoint's windows again."""
+def test_counts_add_up_in_the_open_window_and_become_final_at_the_closed_mark(store, client):
+    write(store, 0, S0, {S0: {"en.wikipedia.org": 2}}, partitions=1)
+    write(store, 0, S0, {S0: {"en.wikipedia.org": 1, "de.wikipedia.org": 4}}, partitions=1)
+    assert client.exists(store.keys.window(S0)) == 0  # open: no reader sees it
+    assert write(store, 0, S1, {S1: {"en.wikipedia.org": 7}}, partitions=1, finalize=[S0]) == [S0]
+    board = store.leaderboard(S0, 10)
+    assert board is not None
+    assert board.rows == [("de.wikipedia.org", 4), ("en.wikipedia.org", 3)]
+    assert store.open_windows(0) == {S1}
+    assert client.hgetall(store.keys.open_window(0, S1)) == {b"en.wikipedia.org": b"7"}
+
+
+def test_a_batch_applies_once_the_same_progress_is_refused_after(store, client):
+    """After a crash Quix re-reads the records since the last commit; a replica that
+    lost the partition may still try to write them."""
     batch = {S0: {"en.wikipedia.org": 3, "de.wikipedia.org": 1}, S1: {"en.wikipedia.org": 2}}
-    write(store, 0, S2, batch)
+    moves = (Progress(), Progress(41, S2 + 5_000))
+    write(store, 0, S2, batch, progress=moves)
     write(store, 1, S2)
     before = snapshot(client, store.keys)
-    assert write(store, 0, S2, batch) == []  # nothing becomes complete twice
-    write(store, 1, S2)
+    with pytest.raises(StaleProgress) as refused:
+        write(store, 0, S2, batch, progress=moves)
+    assert refused.value.stored_offset == 41
     assert snapshot(client, store.keys) == before
-    assert client.zscore(store.keys.window(S0), "en.wikipedia.org") == 3  # absolute, not added
+    assert client.zscore(store.keys.window(S0), "en.wikipedia.org") == 3
+    assert store.progress(0) == Progress(41, S2 + 5_000)
+    assert store.progress(0, source="another-topic") == Progress()
 
 
 def test_a_partition_s_closed_mark_never_moves_back(store, client):

@@ -1,10 +1,11 @@
-"""The processor's Quix pipeline, run in-process without Kafka (for the unit tier).
+"""The processor's Quix pipeline, run in-process without Kafka (for the contract tier).
 
-`processor.windows.count_windows` is wired onto a real `StreamingDataFrame` with real
-RocksDB window state; only the edges are replaced: topics are not looked up on a broker,
-records are fed straight into the composed pipeline, what the pipeline produces (dead
-letters, re-keyed records) is captured, and the sink keeps the final windows in a list.
-Integration tests run the same pipeline as a process against real Kafka and Redis.
+`processor.windows.count_windows` is wired onto a real `StreamingDataFrame` with the
+real `RedisWindowSink` writing to a real Redis; only the Kafka edges are replaced: topics
+are not looked up on a broker, records are fed straight into the composed pipeline, and
+what the pipeline produces (dead letters, re-keyed records) is captured. `commit` is the
+sink flush Quix runs before each commit. Integration tests run the same pipeline as a
+process against real Kafka and Redis.
 
 This leans on Quix internals (`TopicManager`, `ProcessingContext`, `DataFrameRegistry`);
 a Quix upgrade that changes them breaks this harness, not the product.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from quixstreams.context import set_message_context
 from quixstreams.dataframe import DataFrameRegistry, StreamingDataFrame
@@ -23,10 +24,12 @@ from quixstreams.models import TopicConfig
 from quixstreams.models.messagecontext import MessageContext
 from quixstreams.models.topics import Topic, TopicManager
 from quixstreams.processing import ProcessingContext
-from quixstreams.sinks import BatchingSink, SinkBatch, SinkManager
+from quixstreams.sinks import SinkManager
 from quixstreams.state import StateStoreManager
 
+from processor.sink import RedisWindowSink
 from processor.windows import count_windows
+from wikipulse.store import KeyLayout, Scored, WindowStore
 
 RAW, DLQ = "raw", "raw.dlq"
 
@@ -68,20 +71,13 @@ class _CapturingProducer:
         self.records.append(Produced(topic.name, key or row.key, row.value, timestamp, headers))
 
 
-class _CapturingSink(BatchingSink):
-    def __init__(self) -> None:
-        super().__init__()
-        self.finals: list[tuple[int, bytes, dict[str, Any]]] = []
-
-    def write(self, batch: SinkBatch) -> None:
-        self.finals.extend((batch.partition, item.key, item.value) for item in batch)
-
-
 @dataclass
 class InProcessPipeline:
     """Feed raw records in; read final windows and produced records out."""
 
     state_dir: Path
+    redis_url: str
+    prefix: str
     window_ms: int = 30_000
     grace_ms: int = 5_000
     partitions: int = 2
@@ -116,15 +112,18 @@ class InProcessPipeline:
             raw, topic_manager=topics, processing_context=context, registry=registry
         )
         registry.register_root(sdf)
-        self._sink = _CapturingSink()
-        count_windows(
-            sdf,
-            raw_topic=raw,
-            dlq_topic=dlq,
-            sink=self._sink,
+        self.sink = RedisWindowSink(
+            self.redis_url,
+            self.prefix,
             window_ms=self.window_ms,
             grace_ms=self.grace_ms,
+            ttl_seconds=3600,
+            partitions=self.partitions,
+            backpressure_seconds=0.1,
         )
+        self.sink.setup()
+        self.store = WindowStore.connect(self.redis_url, self.prefix)
+        count_windows(sdf, raw_topic=raw, dlq_topic=dlq, sink=self.sink)
         self._run = registry.compose_all()[RAW]
         for partition in range(self.partitions):
             for stream_id in registry.get_stream_ids(topic_name=RAW):
@@ -150,18 +149,21 @@ class InProcessPipeline:
         run.run(set_message_context, message)
         run.run(self._run, value, key, timestamp, headers or [])
 
-    def finals(self) -> list[tuple[int, bytes, dict[str, Any]]]:
-        """The final windows the sink received so far: (partition, key, result)."""
-        self._sink.flush()
-        return list(self._sink.finals)
+    def commit(self) -> None:
+        """What Quix does before it commits: flush the sink (the Redis write)."""
+        self.sink.flush()
 
     def counts(self) -> dict[tuple[int, str], int]:
-        """(window start, wiki) -> count, heartbeats left out, as the sink would write."""
-        return {
-            (result["start"], key.decode()): result["value"]
-            for _, key, result in self.finals()
-            if not key.startswith(b"\x00")
-        }
+        """(window start, wiki) -> count of every *final* window, after a commit."""
+        self.commit()
+        keys: KeyLayout = self.store.keys
+        found: dict[tuple[int, str], int] = {}
+        for key in self.store.client.scan_iter(keys.window("*")):
+            start = int(key.decode().rsplit(":", 1)[1])
+            scored = cast(Scored, self.store.client.zrange(key, 0, -1, withscores=True))
+            for member, count in scored:
+                found[start, member.decode()] = int(count)
+        return found
 
     @property
     def produced(self) -> list[Produced]:
@@ -169,3 +171,4 @@ class InProcessPipeline:
 
     def close(self) -> None:
         self._state.close()
+        self.store.close()

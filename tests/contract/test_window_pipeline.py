@@ -1,18 +1,20 @@
-"""The window pipeline (`processor.windows.count_windows`) in-process: real Quix
-dataframe and window state, no Kafka. Each test feeds raw records as the producer
-writes them and reads what the sink and the output topics received."""
+"""The window pipeline (`processor.windows.count_windows`) in-process: a real Quix
+dataframe and the real sink writing to a real Redis, no Kafka. Each test feeds raw
+records as the producer writes them, commits as Quix does, and reads what reached Redis
+and the output topics."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import orjson
 import pytest
 from prometheus_client import REGISTRY
+from quixstreams.sinks import SinkBackpressureError
 
 from devtools.recordings import RECENTCHANGE, load_events
-from processor.windows import add, final_count
 from tests.support.inprocess import DLQ, RAW, InProcessPipeline
+from tests.support.names import Names
 from wikipulse.events import HEARTBEAT_KEY, Event, Header, Kind, parse
 
 BEAT = HEARTBEAT_KEY.encode()
@@ -20,10 +22,29 @@ EN, DE = b"en.wikipedia.org", b"de.wikipedia.org"
 
 
 @pytest.fixture
-def pipeline(tmp_path) -> Iterator[InProcessPipeline]:
-    pipe = InProcessPipeline(tmp_path, window_ms=30_000, grace_ms=5_000)
-    yield pipe
-    pipe.close()
+def prefix() -> str:
+    return Names.fresh().prefix
+
+
+@pytest.fixture
+def start(tmp_path, redis_url, prefix) -> Iterator[Callable[[], InProcessPipeline]]:
+    """Starts a processor on the same Redis prefix; each start is a fresh replica."""
+    started: list[InProcessPipeline] = []
+
+    def new() -> InProcessPipeline:
+        state = tmp_path / str(len(started))
+        pipe = InProcessPipeline(state, redis_url, prefix, window_ms=30_000, grace_ms=5_000)
+        started.append(pipe)
+        return pipe
+
+    yield new
+    for pipe in started:
+        pipe.close()
+
+
+@pytest.fixture
+def pipeline(start: Callable[[], InProcessPipeline]) -> InProcessPipeline:
+    return start()
 
 
 def event(pipe: InProcessPipeline, wiki: bytes, event_id: str, at: int, partition=0) -> None:
@@ -39,6 +60,10 @@ def heartbeat(pipe: InProcessPipeline, at: int, partition=0) -> None:
 def processed(verdict: str) -> float:
     value = REGISTRY.get_sample_value("wikipulse_processor_records_total", {"verdict": verdict})
     return value or 0.0
+
+
+def replayed() -> float:
+    return REGISTRY.get_sample_value("wikipulse_processor_replayed_records_total") or 0.0
 
 
 def test_each_wiki_counts_its_events_per_window(pipeline):
@@ -68,10 +93,9 @@ def test_a_heartbeat_closes_every_wiki_of_its_partition_and_reports_its_progress
     event(pipeline, DE, "b", 2_000)
     heartbeat(pipeline, 10_000)
     heartbeat(pipeline, 40_000)
-    finals = pipeline.finals()
-    assert {key for _, key, _ in finals} == {EN, DE, BEAT}
-    beats = [result for _, key, result in finals if key == BEAT]
-    assert beats == [{"start": 0, "end": 30_000, "value": 0}]  # progress, never a count
+    assert pipeline.counts() == {(0, "en.wikipedia.org"): 1, (0, "de.wikipedia.org"): 1}
+    closed = pipeline.store.client.hgetall(pipeline.store.keys.closed)
+    assert closed == {b"0": b"30000"}  # progress, never a count
 
 
 def test_every_event_record_counts_once_copies_are_the_producer_s_to_drop(pipeline):
@@ -82,10 +106,62 @@ def test_every_event_record_counts_once_copies_are_the_producer_s_to_drop(pipeli
     assert pipeline.counts() == {(0, "en.wikipedia.org"): 3}
 
 
-def test_a_window_opened_by_the_older_distinct_count_carries_on_as_its_count():
-    assert add([2, "\nid-1\nid-2\n"], 1) == 3
-    assert final_count({"start": 0, "end": 30_000, "value": [2, "\nid-1\nid-2\n"]})["value"] == 2
-    assert final_count({"start": 0, "end": 30_000, "value": 5})["value"] == 5
+def test_a_window_open_across_commits_sums_every_commit_s_counts(pipeline):
+    event(pipeline, EN, "a", 1_000)
+    pipeline.commit()
+    event(pipeline, EN, "b", 2_000)
+    event(pipeline, DE, "c", 3_000)
+    pipeline.commit()
+    assert pipeline.counts() == {}  # still open: nothing final yet
+    event(pipeline, EN, "d", 29_000)
+    heartbeat(pipeline, 35_000)
+    assert pipeline.counts() == {(0, "en.wikipedia.org"): 3, (0, "de.wikipedia.org"): 1}
+
+
+def test_records_read_again_after_a_crash_before_the_commit_count_once(start):
+    """Quix writes Redis, then commits offsets; a crash in between makes the new
+    replica read the records since the last commit again."""
+    crashed = start()
+    for i in range(3):
+        event(crashed, EN, f"a{i}", 1_000 + i)
+    crashed.commit()  # Redis has them; the Kafka commit never happened
+    before = replayed()
+    again = start()  # starts from the last committed offset: the same three records
+    for i in range(3):
+        event(again, EN, f"a{i}", 1_000 + i)
+    event(again, EN, "new", 2_000)
+    heartbeat(again, 35_000)
+    assert again.counts() == {(0, "en.wikipedia.org"): 4}
+    assert replayed() == before + 3
+
+
+def test_a_replica_that_lost_the_partition_is_refused_and_re_reads(start):
+    old, new = start(), start()
+    event(old, EN, "a", 1_000)
+    old.commit()  # both now start from offset 1
+    event(new, EN, "x", 0)  # offset 0 again for `new`: its first record was counted
+    event(new, EN, "b", 2_000)
+    event(old, EN, "b", 2_000)  # the same record, read by the replica that lost it
+    new.commit()
+    with pytest.raises(SinkBackpressureError):
+        old.commit()  # refused: Quix seeks back to the last commit
+    heartbeat(new, 35_000)
+    assert new.counts() == {(0, "en.wikipedia.org"): 2}
+
+
+def test_the_partition_clock_survives_a_restart(start):
+    first = start()
+    event(first, EN, "a", 1_000)
+    heartbeat(first, 35_000)  # window 0 is final
+    first.commit()
+    before = processed("late")
+    second = start()
+    for _ in range(2):  # offsets 0 and 1 were counted by the first replica
+        heartbeat(second, 0)
+    event(second, EN, "b", 2_000)  # its window closed before the restart: late
+    heartbeat(second, 70_000)
+    assert second.counts() == {(0, "en.wikipedia.org"): 1}
+    assert processed("late") == before + 1
 
 
 @pytest.mark.parametrize(
@@ -102,8 +178,7 @@ def test_an_event_for_a_closed_window_is_late_not_counted_nor_lost(pipeline, clo
     event(pipeline, EN, "b", 2_000)  # its window is final already
     heartbeat(pipeline, closed_by - 30_000)  # a stale heartbeat: no event, not late
     heartbeat(pipeline, 200_000)
-    finals = [result for _, key, result in pipeline.finals() if key == EN]
-    assert finals == [{"start": 0, "end": 30_000, "value": 1}]
+    assert pipeline.counts() == {(0, "en.wikipedia.org"): 1}
     assert processed("late") == before + 1
 
 
