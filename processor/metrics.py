@@ -6,13 +6,39 @@ again); the exact numbers are the windows in Redis.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from collections import defaultdict
+from collections.abc import Iterator
 
-RECORDS = Counter(
-    "wikipulse_processor_records",
-    "raw records by verdict: event, canary, invalid, heartbeat, late, rekey",
-    ["verdict"],
-)
+from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+
+class RecordTally(Collector):
+    """``wikipulse_processor_records_total`` by verdict, kept in a plain dict.
+
+    Every raw record adds one here, on the hot path. A `prometheus_client.Counter`
+    takes a lock on each increment (about 3 µs here, as much as judging the record);
+    a dict increment under the GIL costs a few percent of that, and the scrape reads
+    the dict.
+    """
+
+    def __init__(self) -> None:
+        self.counts: defaultdict[str, int] = defaultdict(int)
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "wikipulse_processor_records",
+            "raw records by verdict: event, canary, invalid, heartbeat, late, rekey",
+            labels=["verdict"],
+        )
+        for verdict, count in list(self.counts.items()):
+            family.add_metric([verdict], count)
+        yield family
+
+
+RECORDS = RecordTally()
+REGISTRY.register(RECORDS)
 WINDOWS_WRITTEN = Counter(
     "wikipulse_processor_window_writes", "per-partition windows finalized in Redis"
 )

@@ -1,7 +1,8 @@
 """The processor's Quix sink: each partition's records, counted once per checkpoint.
 
-Quix Streams calls `add` for every event and heartbeat and `flush` just before it
-commits the checkpoint. `add` only keeps ``(offset, event time, key)``; `flush` counts
+The pipeline hands the sink every event and heartbeat (`take`), and Quix Streams calls
+`flush` just before it commits the checkpoint. `take` only keeps
+``(offset, event time, key)``; `flush` counts
 each partition's records with `processor.windows.tally` and writes the sums in one
 fenced step (`wikipulse.store.WindowStore.write`).
 
@@ -27,8 +28,6 @@ from processor.windows import tally
 from wikipulse.store import Progress, StaleProgress, WindowStore
 
 log = logging.getLogger(__name__)
-
-_LATE = metrics.RECORDS.labels("late")
 
 Pending = list[tuple[int, int, bytes]]
 
@@ -81,6 +80,13 @@ class RedisWindowSink(BaseSink):
                 self._partitions,
             )
 
+    def take(self, partition: int, offset: int, time_ms: int, key: bytes) -> None:
+        """One event or heartbeat of ``partition``, to be counted at the next flush."""
+        pending = self._pending.get(partition)
+        if pending is None:
+            pending = self._pending[partition] = []
+        pending.append((offset, time_ms, key))
+
     def add(
         self,
         value: Any,
@@ -91,10 +97,8 @@ class RedisWindowSink(BaseSink):
         partition: int,
         offset: int,
     ) -> None:
-        pending = self._pending.get(partition)
-        if pending is None:
-            pending = self._pending[partition] = []
-        pending.append((offset, value[TIME_MS], key))
+        """The `BaseSink` entry, for a judged record (`processor.records.Record`)."""
+        self.take(partition, offset, value[TIME_MS], key)
 
     def on_paused(self) -> None:
         """Another sink was backpressured: this checkpoint is re-read, drop its records."""
@@ -153,7 +157,7 @@ class RedisWindowSink(BaseSink):
         )
         self._known[partition] = counted.progress, still_open - final
         if counted.late:
-            _LATE.inc(counted.late)
+            metrics.RECORDS.counts["late"] += counted.late
             log.debug("partition %d: %d late events", partition, counted.late)
         metrics.WINDOWS_WRITTEN.inc(finalized)
         metrics.CLOSED_UNTIL.labels(str(partition)).set(counted.closed_end / 1000)

@@ -45,19 +45,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from quixstreams.context import message_context
 from quixstreams.dataframe import StreamingDataFrame
 from quixstreams.models import Topic
-from quixstreams.sinks import BaseSink
 
 from processor import metrics
 from processor.records import RAW, REASON, TIME_MS, VERDICT, Record, Verdict, classify
 from wikipulse.events import HEARTBEAT_KEY, Event, Header, parse
 from wikipulse.store import Progress
 
+if TYPE_CHECKING:
+    from processor.sink import RedisWindowSink
+
 _HEARTBEAT = HEARTBEAT_KEY.encode()
-_VERDICTS = {v: metrics.RECORDS.labels(v) for v in Verdict.ALL}
 _ASIDE = frozenset({Verdict.INVALID, Verdict.REKEY})
 _COUNTED = frozenset({Verdict.EVENT, Verdict.HEARTBEAT})
 
@@ -67,15 +69,19 @@ def count_windows(
     *,
     raw_topic: Topic,
     dlq_topic: Topic,
-    sink: BaseSink,
+    sink: RedisWindowSink,
 ) -> StreamingDataFrame:
-    """Wire the whole pipeline onto ``sdf`` (a dataframe of the raw topic); ``sink`` is
-    the `processor.sink.RedisWindowSink` that counts the windows."""
-    records = sdf.apply(_judge, metadata=True)
+    """Wire the whole pipeline onto ``sdf`` (a dataframe of the raw topic); ``sink``
+    counts the windows and is flushed before every commit.
 
-    # Quix copies the value for every branch after the first, once per record, so the
-    # two rare outlets, dead letters and re-keys, split below one "aside" branch.
-    aside = records.filter(lambda r: r[VERDICT] in _ASIDE)
+    The common record, an event or a heartbeat, takes one step: `Router.keep_aside`
+    judges it and hands it to the sink. Only the rare rest goes on through the
+    dataframe, so Quix neither wraps nor copies the common record more than once.
+    """
+    sdf.processing_context.sink_manager.register(sink)
+    aside = sdf.filter(Router(sink).keep_aside, metadata=True)
+    aside = aside.apply(classify, metadata=True)
+
     dead = aside.filter(lambda r: r[VERDICT] == Verdict.INVALID)
     dead = dead.set_headers(_with_reason).apply(lambda r: r[RAW])
     dead.to_topic(dlq_topic)
@@ -83,10 +89,27 @@ def count_windows(
     rekey = aside.filter(lambda r: r[VERDICT] == Verdict.REKEY)
     rekey = rekey.set_timestamp(lambda r, *_: r[TIME_MS]).apply(lambda r: r[RAW])
     rekey.to_topic(raw_topic, key=_server_name_key)
+    return aside
 
-    counted = records.filter(lambda r: r[VERDICT] in _COUNTED)
-    counted.sink(sink)
-    return counted
+
+class Router:
+    """Judges each raw record once (`processor.records.classify`) and counts its verdict:
+    events and heartbeats go to the window sink, canaries stop here, and invalid and
+    re-keyed records go on (`keep_aside` is True) to their topics."""
+
+    def __init__(self, sink: RedisWindowSink) -> None:
+        self._take = sink.take
+        self._verdicts = metrics.RECORDS.counts
+
+    def keep_aside(self, value: Any, key: Any, timestamp: int, headers: Any) -> bool:
+        record = classify(value, key, timestamp, headers)
+        verdict = record[VERDICT]
+        self._verdicts[verdict] += 1
+        if verdict in _COUNTED:
+            context = message_context()
+            self._take(context.partition, context.offset, record[TIME_MS], key)
+            return False
+        return verdict in _ASIDE
 
 
 @dataclass(slots=True)
@@ -155,12 +178,6 @@ def _closed_end(clock: int | None, window_ms: int, grace_ms: int) -> int:
         return 0
     edge = clock - grace_ms
     return edge - edge % window_ms
-
-
-def _judge(value: Any, key: Any, timestamp: int, headers: Any) -> Record:
-    record = classify(value, key, timestamp, headers)
-    _VERDICTS[record[VERDICT]].inc()
-    return record
 
 
 def _with_reason(record: Record, _key: Any, _ts: int, headers: Any) -> list[tuple[str, bytes]]:
