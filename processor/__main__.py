@@ -50,7 +50,7 @@ def main() -> None:
     try:
         app.run()  # handles SIGTERM/SIGINT: finishes the checkpoint, exits
     except PartitionAssignmentError as exc:
-        # a start-up race (a just-created changelog topic still electing its leader),
+        # a start-up race (a just-created topic still electing its leader),
         # not a fault: one line, no stack trace
         log.warning("the processor could not take its partitions yet: %s", exc)
         restart(time.monotonic() - started)
@@ -63,11 +63,11 @@ def restart(ran_for: float) -> None:
     """Start over in a fresh process, after a back-off that grows while failures repeat.
 
     Quix Streams stops the app on errors a broker can cause transiently (e.g. "not
-    leader for partition" while a just-created changelog topic elects its leader).
+    leader for partition" while a just-created topic elects its leader).
     Exactly-once makes starting over safe: nothing after the last checkpoint was
-    committed, and the Redis writes are idempotent. A fresh process (``execv``) rather
-    than a new `Application` in this one, so no half-closed consumer, producer or
-    RocksDB handle survives. A SIGTERM during the back-off just exits.
+    committed, and the Redis writes are fenced by offset. A fresh process (``execv``)
+    rather than a new `Application` in this one, so no half-closed consumer or producer
+    survives. A SIGTERM during the back-off just exits.
     """
     attempt = _restarts_before() + 1 if ran_for < HEALTHY_AFTER_SECONDS else 0
     delay = min(30.0, 2.0**attempt)

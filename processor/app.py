@@ -25,7 +25,7 @@ def build_app(settings: ProcessorSettings) -> Application:
     a new consumer group starts from the earliest retained record, so nothing produced
     before the processor joined is skipped.
 
-    Replicas starting together race to create the dead-letter and changelog topics.
+    Replicas starting together race to create the dead-letter topic.
     Quix looks a topic up right after its creation request; when another replica's
     request won a moment earlier, the broker may not list the topic yet and Quix raises
     `TopicNotFoundError`. That is a start-up race, not a fault: the build is retried

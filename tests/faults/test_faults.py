@@ -239,7 +239,7 @@ def hostile_events(when: float) -> list[bytes]:
 
     def long_id(seed: int) -> bytes:
         """An event whose meta.id is 600 KB of incompressible text: two of them in one
-        window would outgrow a changelog record (1 MB) if the window kept them whole."""
+        window outgrew a changelog record (1 MB) when windows kept their ids."""
         obj = json.loads(event(server_name="long-ids.example.org"))
         obj["meta"]["id"] = base64.b64encode(random.Random(seed).randbytes(450_000)).decode()
         return json.dumps(obj).encode()
@@ -504,7 +504,7 @@ def _dead_letters(kafka: str, topic: str, bad: set[bytes]) -> dict[bytes, str]:
 def _failures(processor: Service) -> list[str]:
     """What made a processor start over, from its log: it logs the failure and then
     re-executes itself in the same process, so being alive does not show it. (The known
-    start-up race, a just-created changelog topic without a leader yet, is logged as a
+    start-up race, a just-created topic without a leader yet, is logged as a
     warning, not as a failure.)"""
     blocks = processor.output().split("the processor failed")[1:]
     return [block.split("restarting in")[0][-800:] for block in blocks]
