@@ -21,7 +21,7 @@ from confluent_kafka import Producer
 
 from devtools.recordings import DATA, load_events
 from devtools.shapes import recorded_shares
-from wikipulse.events import HEARTBEAT_KEY, Header, Kind
+from wikipulse.events import Header, Kind, heartbeat_record
 
 
 def start_ms(hours: float) -> int:
@@ -158,13 +158,6 @@ def preload(
         last = time_ms
     for timestamp in heartbeat_times(last, window_ms, grace_ms):
         for partition in range(partitions):
-            producer.produce(
-                topic,
-                b"",
-                HEARTBEAT_KEY.encode(),
-                partition=partition,
-                timestamp=timestamp,
-                headers=[(Header.KIND, Kind.HEARTBEAT)],
-            )
+            producer.produce(topic, **heartbeat_record(partition, timestamp))
     producer.flush(120)
     return expected

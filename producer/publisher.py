@@ -33,12 +33,12 @@ from producer.resume import InFlight, Recovered, ResumePoint, bookkeeping_header
 from producer.settings import ProducerSettings
 from producer.sse import SseEvent
 from wikipulse.events import (
-    HEARTBEAT_KEY,
     UNKEYED_KEY,
     Canary,
     Event,
     Header,
     Kind,
+    heartbeat_record,
     parse,
 )
 from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic
@@ -350,14 +350,7 @@ class Publisher:
             last_ts = max(last_ts, now_ms)
             try:
                 for partition in range(self.partitions):
-                    self._producer.produce(
-                        self.topic,
-                        value=b"",
-                        key=HEARTBEAT_KEY,
-                        partition=partition,
-                        timestamp=last_ts,
-                        headers=[(Header.KIND, Kind.HEARTBEAT)],
-                    )
+                    self._producer.produce(self.topic, **heartbeat_record(partition, last_ts))
                 metrics.HEARTBEATS.inc(self.partitions)
             except BufferError:
                 log.debug("producer queue full: heartbeat skipped")

@@ -59,6 +59,19 @@ class Kind:
     HEARTBEAT: Final = b"heartbeat"
 
 
+def heartbeat_record(partition: int, time_ms: int) -> dict[str, Any]:
+    """`confluent_kafka.Producer.produce` arguments (topic aside) of one heartbeat: an
+    empty record keyed `HEARTBEAT_KEY`, sent to one partition, stamped with the stream's
+    event time. Everything that writes the raw topic sends heartbeats in this shape."""
+    return {
+        "value": b"",
+        "key": HEARTBEAT_KEY.encode(),
+        "partition": partition,
+        "timestamp": time_ms,
+        "headers": [(Header.KIND, Kind.HEARTBEAT)],
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """An event that counts once in the window of ``time_ms``."""

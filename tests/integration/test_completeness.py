@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Producer
 
 from tests.support.pipeline import Pipeline, indexed_windows, wait_for, window_counts
-from wikipulse.events import HEARTBEAT_KEY, Header, Kind
+from wikipulse.events import heartbeat_record
 from wikipulse.kafka import ensure_topic
 from wikipulse.settings import KafkaSettings
 
@@ -34,14 +34,7 @@ def send(producer: Producer, topic: str, partition: int, server: str, times: lis
 
 
 def heartbeat(producer: Producer, topic: str, partition: int, ms: int) -> None:
-    producer.produce(
-        topic,
-        b"",
-        HEARTBEAT_KEY.encode(),
-        partition=partition,
-        timestamp=ms,
-        headers=[(Header.KIND, Kind.HEARTBEAT)],
-    )
+    producer.produce(topic, **heartbeat_record(partition, ms))
 
 
 def test_a_window_is_indexed_only_once_every_partition_has_finalized_it(
