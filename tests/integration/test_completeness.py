@@ -42,7 +42,7 @@ def test_a_window_is_indexed_only_once_every_partition_has_finalized_it(
 ):
     ensure_topic(KafkaSettings(kafka_broker_address=services.kafka), names.topic, 6)
     pipeline = Pipeline(services, names, tmp_path)
-    producer = Producer({"bootstrap.servers": services.kafka})
+    producer = Producer({"bootstrap.servers": services.kafka, "enable.idempotence": True})
     w0, w1, w2 = T0, T0 + WINDOW_MS, T0 + 2 * WINDOW_MS
     expected = {w0: Counter(), w1: Counter()}
     for partition in (0, 1, 2, 4, 5):
