@@ -81,10 +81,17 @@ class RedisWindowSink(BaseSink):
             )
 
     def take(self, partition: int, offset: int, time_ms: int, key: bytes) -> None:
-        """One event or heartbeat of ``partition``, to be counted at the next flush."""
+        """One event or heartbeat of ``partition``, to be counted at the next flush.
+
+        Offsets only grow between two flushes unless Quix went back (a partition lost
+        and assigned again without a commit): then the records from ``offset`` on come
+        again, and the ones taken before are dropped, so `tally` sees offset order.
+        """
         pending = self._pending.get(partition)
         if pending is None:
             pending = self._pending[partition] = []
+        elif offset <= pending[-1][0]:
+            pending[:] = [record for record in pending if record[0] < offset]
         pending.append((offset, time_ms, key))
 
     def add(

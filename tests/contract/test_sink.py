@@ -83,3 +83,19 @@ def test_an_unreachable_redis_pauses_the_partition_instead_of_losing_the_batch(r
     add(sink, 0, 0, EN, S0)
     with pytest.raises(SinkBackpressureError):
         sink.flush()
+
+
+def test_records_taken_again_after_quix_went_back_replace_the_ones_taken_before(redis_url):
+    """A partition lost and assigned again without a commit is read again from the
+    last commit, while the records taken before are still waiting for the flush."""
+    prefix = Names.fresh().prefix
+    store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(prefix))
+    sink = sink_for(redis_url, prefix, partitions=1)
+    for offset in range(5, 10):  # taken, never flushed
+        add(sink, 0, offset, EN, S0 + 20_000 + offset)
+    for offset in range(0, 10):  # read again from the last commit, at offset 0
+        add(sink, 0, offset, EN, S0 + offset * 2_000)
+    add(sink, 0, 10, BEAT, S0 + WINDOW + GRACE)
+    sink.flush()
+    board = store.leaderboard(S0, 10)
+    assert board is not None and board.rows == [("en.wikipedia.org", 10)]
