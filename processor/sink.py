@@ -1,10 +1,9 @@
 """The processor's Quix sink: each partition's records, counted once per checkpoint.
 
 The pipeline hands the sink every event and heartbeat (`take`), and Quix Streams calls
-`flush` just before it commits the checkpoint. `take` only keeps
-``(offset, event time, key)``; `flush` counts
-each partition's records with `processor.windows.tally` and writes the sums in one
-fenced step (`wikipulse.store.WindowStore.write`).
+`flush` just before it commits the checkpoint. `take` only keeps ``(offset, event time,
+key)``; `flush` counts each partition's records with `processor.windows.tally` and
+writes the sums in one fenced step (`wikipulse.store.WindowStore.write`).
 
 When Redis is unreachable, or another writer moved a partition on since this replica
 read its progress, the sink raises `SinkBackpressureError`: Quix aborts the checkpoint,
