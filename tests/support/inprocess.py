@@ -125,11 +125,6 @@ class InProcessPipeline:
         self.store = WindowStore.connect(self.redis_url, self.prefix)
         count_windows(sdf, raw_topic=raw, dlq_topic=dlq, sink=self.sink)
         self._run = registry.compose_all()[RAW]
-        for partition in range(self.partitions):
-            for stream_id in registry.get_stream_ids(topic_name=RAW):
-                self._state.on_partition_assign(
-                    stream_id=stream_id, partition=partition, committed_offsets={RAW: -1001}
-                )
         context.init_checkpoint()
 
     def feed(
