@@ -73,8 +73,14 @@ class KeyLayout:
 
     @property
     def progress(self) -> str:
-        """Per partition, the last offset counted and the event time (``<source>:<field>``)."""
+        """Per raw topic and partition, the last offset counted and the event time
+        (fields ``<progress_field>:offset`` and ``<progress_field>:time``)."""
         return f"{self.prefix}progress"
+
+    @staticmethod
+    def progress_field(source: str, partition: int) -> str:
+        """The prefix of one partition's fields in `progress` (``source``: the topic's id)."""
+        return f"{source}:{partition}"
 
     def open_windows(self, partition: int) -> str:
         """The starts of one partition's open (not yet final) windows."""
@@ -205,7 +211,7 @@ class WindowStore:
             partitions,
             window_ms,
             ttl_seconds,
-            f"{source}:{partition}",
+            self.keys.progress_field(source, partition),
             "" if read is None else read.offset,
             "" if new is None else new.offset,
             "" if new is None or new.time_ms is None else new.time_ms,
@@ -238,7 +244,7 @@ class WindowStore:
 
     def progress(self, partition: int, source: str = "") -> Progress:
         """What `write` last stored for ``source`` and ``partition`` (`Progress()` if none)."""
-        field = f"{source}:{partition}"
+        field = self.keys.progress_field(source, partition)
         offset, time_ms = cast(
             list[bytes | None],
             self.client.hmget(self.keys.progress, [f"{field}:offset", f"{field}:time"]),
