@@ -110,8 +110,7 @@ def run(args: argparse.Namespace, settings: DashboardSettings, console: Console)
             assert board is not None
             console.print(render(board))
             return 0
-        pubsub = store.client.pubsub()  # type: ignore[no-untyped-call]
-        pubsub.subscribe(store.keys.complete)
+        pubsub = store.subscribe()
         placeholder = Text("waiting for the first complete window…")
         with Live(render(board) if board else placeholder, console=console) as live:
             while True:

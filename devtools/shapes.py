@@ -14,7 +14,7 @@ from collections import Counter
 import orjson
 
 from devtools.recordings import RECENTCHANGE, load_events
-from wikipulse.store import WindowStore
+from wikipulse.store import Batch, WindowStore
 
 
 def recorded_shares() -> dict[str, float]:
@@ -45,9 +45,7 @@ def write_complete(
     starts = [last - i * window_ms for i in range(len(windows) - 1, -1, -1)]
     for start, counts in zip(starts, windows, strict=True):
         store.write(
-            partition=0,
-            closed_end=start + window_ms,
-            windows={start: counts},
+            Batch(0, start + window_ms, {start: counts}),
             partitions=1,
             window_ms=window_ms,
             ttl_seconds=7 * 24 * 3600,

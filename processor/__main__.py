@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from quixstreams.exceptions.assignment import PartitionAssignmentError
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
-from processor.app import build_app
+from processor.app import RecordedMismatch, build_app
 from processor.metrics import RESTARTS_IN_A_ROW
 from processor.settings import ProcessorSettings
 from wikipulse.kafka import startup_failure
@@ -39,6 +39,8 @@ def main() -> None:
         app = build_app(settings)
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
         sys.exit(startup_failure("wikipulse-processor", settings, exc))
+    except RecordedMismatch as exc:
+        sys.exit(f"wikipulse-processor: {exc}")
     except TopicNotFoundError as exc:
         waited = settings.kafka_startup_timeout_seconds
         sys.exit(f"wikipulse-processor: {exc} (still, after {waited:.0f} s)")

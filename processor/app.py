@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
+from confluent_kafka import TopicPartition
 from quixstreams import Application
 from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models import TopicConfig
 from quixstreams.models.topics.exceptions import TopicNotFoundError
+from quixstreams.processing import ProcessingContext
 
+from processor.pipeline import wire
 from processor.settings import ProcessorSettings
 from processor.sink import RedisWindowSink
-from processor.windows import count_windows
 from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic, topic_id
+from wikipulse.store import WindowStore
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,9 @@ def _build_app(settings: ProcessorSettings) -> Application:
         replication_factor=settings.raw_topic_replication_factor,
         extra_config={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
     )
-    app = Application(
+    source = topic_id(settings, settings.raw_topic)
+    _check_recorded(settings, source, partitions)
+    app = CountingApplication(
         broker_address=ConnectionConfig.from_librdkafka_dict(settings.client_config()),
         consumer_group=settings.consumer_group,
         auto_offset_reset="earliest",
@@ -81,6 +87,7 @@ def _build_app(settings: ProcessorSettings) -> Application:
         )
         for name in (settings.raw_topic, settings.dlq_topic)
     )
+    sdf = app.dataframe(raw)
     sink = RedisWindowSink(
         redis_url=settings.redis_url,
         key_prefix=settings.redis_key_prefix,
@@ -88,12 +95,14 @@ def _build_app(settings: ProcessorSettings) -> Application:
         grace_ms=settings.grace_ms,
         ttl_seconds=settings.window_ttl_seconds,
         partitions=partitions,
-        source=topic_id(settings, settings.raw_topic),
+        seeker=QuixSeeker(sdf.processing_context, settings.raw_topic),
+        source=source,
     )
-    count_windows(app.dataframe(raw), raw_topic=raw, dlq_topic=dlq, sink=sink)
+    wire(sdf, dlq_topic=dlq, sink=sink)
     log.info(
-        "counting %s (%d partitions) in %d s windows (grace %d s) into %s as group %s",
+        "counting %s (id %s, %d partitions) in %d s windows (grace %d s) into %s as group %s",
         settings.raw_topic,
+        source,
         partitions,
         settings.window_seconds,
         settings.grace_seconds,
@@ -101,3 +110,88 @@ def _build_app(settings: ProcessorSettings) -> Application:
         settings.consumer_group,
     )
     return app
+
+
+class RecordedMismatch(Exception):
+    """The raw topic's partition count differs from the one its counts were made with."""
+
+
+def _check_recorded(settings: ProcessorSettings, source: str, partitions: int) -> None:
+    """Refuse to count a raw topic whose partition count changed under its counts: a
+    window is complete when every partition closed past it, so the new partitions would
+    never have, and the old ones' windows would wait for them. A re-created topic (a new
+    id) starts afresh."""
+    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix)
+    try:
+        recorded = store.recorded_source()
+    except Exception as exc:  # Redis not up yet: the sink backs off until it is
+        log.warning("could not read what the processor recorded in Redis: %s", exc)
+        return
+    finally:
+        store.close()
+    if recorded is None:
+        return
+    old_source, old_partitions = recorded
+    if old_source == source and old_partitions != partitions:
+        deployment = settings.redis_key_prefix
+        raise RecordedMismatch(
+            f"raw topic {settings.raw_topic} (id {source}) has {partitions} partitions, but "
+            f"its counts in Redis ({deployment!r}) were made with {old_partitions}; "
+            "partitions must not be added to a live raw topic (docs/operations.md)"
+        )
+    if old_source != source and old_source:
+        log.warning(
+            "raw topic %s was created anew (id %s, was %s): counting it afresh",
+            settings.raw_topic,
+            source,
+            old_source,
+        )
+
+
+class QuixSeeker:
+    """The sink's view of the raw topic's consumer (`processor.sink.Seeker`).
+
+    `rewind` relies on one Quix Streams internal: the checkpoint's first offset per
+    partition, where Quix seeks back to after a sink back-pressure
+    (``Checkpoint._starting_tp_offsets``, quixstreams 3.28); tests/contract holds it.
+    """
+
+    def __init__(self, context: ProcessingContext, topic: str) -> None:
+        self._context = context
+        self._topic = topic
+
+    def committed(self, partition: int) -> int | None:
+        [found] = self._context.consumer.committed(
+            [TopicPartition(self._topic, partition)], timeout=30
+        )
+        return found.offset if found.offset >= 0 else None
+
+    def low_watermark(self, partition: int) -> int:
+        low, _ = self._context.consumer.get_watermark_offsets(
+            TopicPartition(self._topic, partition), timeout=30
+        )
+        return int(low)
+
+    def rewind(self, partition: int, offset: int) -> None:
+        starts: dict[tuple[str, int], int] = self._context.checkpoint._starting_tp_offsets
+        starts[(self._topic, partition)] = offset
+
+
+class CountingApplication(Application):
+    """Quix Streams' `Application`, with nothing left to commit after a lost assignment.
+
+    When a replica loses its partitions (it was silent past the session timeout), Quix
+    drops their state but keeps the open checkpoint: its dead letters and offsets would
+    be committed with the next checkpoint, after the partitions went to another
+    replica, which writes the same dead letters again. Aborting the checkpoint's
+    transaction here makes the lost records count where they are read next, once.
+    """
+
+    def _on_lost(self, consumer: Any, topic_partitions: list[TopicPartition]) -> None:
+        super()._on_lost(consumer, topic_partitions)
+        context = self._processing_context
+        log.warning("lost %d partitions: their open checkpoint is dropped", len(topic_partitions))
+        context.checkpoint.close()
+        context.init_checkpoint()  # type: ignore[no-untyped-call]
+        for sink in context.sink_manager.sinks:
+            sink.on_paused()  # type: ignore[no-untyped-call]

@@ -59,3 +59,33 @@ RESTARTS_IN_A_ROW = Gauge(
     "wikipulse_processor_restarts_in_a_row",
     "times the processor started over after a failure without a healthy minute in between",
 )
+WINDOWS_PARTIAL = Counter(
+    "wikipulse_processor_windows_partial",
+    "windows published partial: their counts lack records the raw topic no longer holds, "
+    "or that came before the stream's first record",
+)
+ALREADY_FINAL = Counter(
+    "wikipulse_processor_already_final_events",
+    "events not added because their window had been published complete before "
+    "(a re-created raw topic's backfill)",
+)
+REDIS_WENT_BACK = Counter(
+    "wikipulse_processor_redis_went_back",
+    "writes refused because Redis held less than this replica had written (lost writes)",
+)
+RECOUNTS = Counter(
+    "wikipulse_processor_recounts",
+    "partitions sought back because Redis held less than Kafka's group had committed",
+)
+RECOUNTING = Gauge(
+    "wikipulse_processor_recounting_partitions",
+    "partitions being recounted from the raw topic after Redis lost writes (unhealthy while > 0)",
+)
+UNCOUNTABLE = Counter(
+    "wikipulse_processor_uncountable_offsets",
+    "raw-topic offsets deleted by retention before they were counted",
+)
+DEAD_LETTERS_KEPT = Counter(
+    "wikipulse_processor_dead_letters_not_resent",
+    "invalid records read again in a recount whose dead letter was in Kafka already",
+)

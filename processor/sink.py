@@ -1,21 +1,31 @@
-"""The processor's Quix sink: each partition's records, counted once per checkpoint.
+"""The processor's Quix sink: each partition's records, counted once per checkpoint,
+and recounted from the raw topic when Redis lost them.
 
-The pipeline hands the sink every event and heartbeat (`take`), and Quix Streams calls
-`flush` just before it commits the checkpoint. `take` only keeps ``(offset, event time,
-key)``; `flush` counts each partition's records with `processor.windows.tally` and
-writes the sums in one fenced step (`wikipulse.store.WindowStore.write`).
+The pipeline hands the sink every record it processes (`take`); Quix Streams calls
+`flush` just before it commits the checkpoint. `flush` counts each partition's records
+with `processor.windows.tally` and writes the sums in one fenced step
+(`wikipulse.store.WindowStore.write`), then makes the write durable before Quix
+commits the offsets.
 
-When Redis is unreachable, or another writer moved a partition on since this replica
-read its progress, the sink raises `SinkBackpressureError`: Quix aborts the checkpoint,
-seeks back to the last commit and re-reads it a moment later. The next flush reads the
-stored progress again and skips what Redis has counted, so nothing is lost or counted
-twice.
+**Back-pressure.** When Redis is unreachable, or another writer moved a partition on
+since this replica read its progress, the sink raises `SinkBackpressureError`: Quix
+aborts the checkpoint, seeks back to its start and reads it again a moment later; the
+next flush reads the stored progress again and skips what Redis has counted.
+
+**Redis is a view of the raw topic.** Kafka's committed offset of a partition is never
+ahead of what Redis holds, since the sink writes (durably) before Quix commits. When
+it is (Redis restarted from an older snapshot, failed over to a lagging replica, or
+lost everything), the sink seeks the partition back to where Redis stops (`Seeker`)
+and counts again, exactly once: the fence and the stored clock are Redis's own, so the
+recount continues them. Dead letters of the records read again are not written twice
+(`resend_from`). Records the raw topic no longer holds (retention) cannot be counted:
+the windows they belong to are published partial, never complete.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from quixstreams.models import HeadersTuples
@@ -23,20 +33,43 @@ from quixstreams.sinks import BaseSink, SinkBackpressureError
 
 from processor import metrics
 from processor.records import TIME_MS
-from processor.windows import tally
+from processor.windows import Taken, lacking, tally
 from wikipulse.store import Progress, StaleProgress, WindowStore
 
 log = logging.getLogger(__name__)
 
-Pending = list[tuple[int, int, bytes]]
+
+class Seeker(Protocol):
+    """What the sink needs to know of, and do to, the consumer of the raw topic."""
+
+    def committed(self, partition: int) -> int | None:
+        """The consumer group's committed offset (the next to read); None if none."""
+
+    def low_watermark(self, partition: int) -> int:
+        """The oldest offset the raw topic still holds."""
+
+    def rewind(self, partition: int, offset: int) -> None:
+        """Make the seek that follows a back-pressure of this checkpoint go to ``offset``
+        for ``partition`` instead of the checkpoint's start."""
+
+
+class Durability:
+    """How a write is made durable before Quix commits the offsets it covers."""
+
+    FSYNC = "fsync"  # the server fsyncs every write (appendonly yes, appendfsync always)
+    WAITAOF = "waitaof"  # Redis 7.2+: WAITAOF 1 0 after each flush
+    NONE = "none"  # neither: a lost write is recounted from the raw topic
+
+
+class _Rewind(Exception):
+    """A partition was sought back to be counted again: this checkpoint is void."""
 
 
 class RedisWindowSink(BaseSink):
-    """Counts the judged records (`processor.records.Record`) of every partition.
+    """Counts the records of every partition into Redis (`take`, then `flush`).
 
-    ``source`` names the raw topic's identity (its Kafka topic id) in the stored
-    progress, so a topic deleted and created again starts from offset 0 afresh instead
-    of being taken for a replay of the old one.
+    ``source`` names the raw topic's identity (its Kafka topic id): every key of the
+    working state is scoped by it (`wikipulse.store.KeyLayout.source`).
     """
 
     def __init__(
@@ -47,6 +80,7 @@ class RedisWindowSink(BaseSink):
         grace_ms: int,
         ttl_seconds: int,
         partitions: int,
+        seeker: Seeker,
         source: str = "",
         backpressure_seconds: float = 2.0,
     ) -> None:
@@ -57,30 +91,42 @@ class RedisWindowSink(BaseSink):
         self._grace_ms = grace_ms
         self._ttl = ttl_seconds
         self._partitions = partitions
+        self._seeker = seeker
         self._source = source
         self._retry_after = backpressure_seconds
         self._store: WindowStore | None = None
-        self._pending: dict[int, Pending] = {}
-        #: each partition's progress and open windows as this replica last read or wrote them
-        self._known: dict[int, tuple[Progress, set[int]]] = {}
+        self.durability = Durability.NONE
+        self._pending: dict[int, list[Taken]] = {}
+        #: each partition's progress as this replica last read or wrote it
+        self._known: dict[int, Progress] = {}
+        #: partitions whose next counted record starts without the records before it
+        self._lacking: dict[int, Progress] = {}
+        #: per partition, the first offset whose dead letter is not in Kafka yet
+        self.resend_from: dict[int, int] = {}
+        #: per partition being recounted, the offset Kafka's group had committed
+        self._recount_until: dict[int, int] = {}
+
+    @property
+    def store(self) -> WindowStore:
+        assert self._store is not None, "setup() runs first"
+        return self._store
 
     def setup(self) -> None:
         self._store = WindowStore.connect(self._url, self._prefix)
         try:
-            recorded = self._store.recorded()
+            self.durability = _durability(self._store.client)
         except redis.RedisError as exc:  # the first flush will back off until it is up
             log.warning("redis not reachable yet: %s", type(exc).__name__)
             return
-        if recorded and recorded != (self._window_ms, self._partitions):
+        if self.durability == Durability.NONE:
             log.warning(
-                "this prefix held %d ms windows over %d partitions; from now on %d ms over %d",
-                *recorded,
-                self._window_ms,
-                self._partitions,
+                "redis neither fsyncs every write (appendfsync always) nor has WAITAOF: a "
+                "crash can lose its last writes, which are then recounted from Kafka"
             )
 
-    def take(self, partition: int, offset: int, time_ms: int, key: bytes) -> None:
-        """One event or heartbeat of ``partition``, to be counted at the next flush.
+    def take(self, partition: int, offset: int, time_ms: int, key: bytes | None) -> None:
+        """One processed record of ``partition`` (`processor.windows.Taken`), counted at
+        the next flush.
 
         Offsets only grow between two flushes unless Quix went back (a partition lost
         and assigned again without a commit): then the records from ``offset`` on come
@@ -103,25 +149,30 @@ class RedisWindowSink(BaseSink):
         partition: int,
         offset: int,
     ) -> None:
-        """The `BaseSink` entry, for a judged record (`processor.records.Record`)."""
+        """`BaseSink` requires it; the pipeline calls `take` (one step less per record)."""
         self.take(partition, offset, value[TIME_MS], key)
 
     def on_paused(self) -> None:
-        """Another sink was backpressured: this checkpoint is re-read, drop its records."""
+        """The checkpoint is void (another sink backpressured, or the partitions were
+        lost): its records come again, drop them and what was read of Redis."""
         self._pending.clear()
+        self._known.clear()
 
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
+        wrote = False
         for partition in sorted(pending):
             try:
-                self._write(partition, pending[partition])
+                wrote = self._write(partition, pending[partition]) or wrote
+            except _Rewind as exc:
+                self._known.clear()
+                raise SinkBackpressureError(retry_after=0.0) from exc
             except StaleProgress as exc:
-                self._known.pop(partition, None)
-                log.warning("%s: re-reading from the last commit", exc)
+                self._known.clear()
                 raise SinkBackpressureError(retry_after=0.0) from exc
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 # the write may have applied before the connection broke: read it again
-                self._known.pop(partition, None)
+                self._known.clear()
                 metrics.REDIS_BACKPRESSURE.inc()
                 log.warning(
                     "redis unavailable (%s): pausing for %.0f s",
@@ -129,14 +180,32 @@ class RedisWindowSink(BaseSink):
                     self._retry_after,
                 )
                 raise SinkBackpressureError(retry_after=self._retry_after) from exc
+        if wrote and self.durability == Durability.WAITAOF:
+            self._wait_for_fsync()
 
-    def _write(self, partition: int, records: Pending) -> None:
-        assert self._store is not None, "setup() runs first"
-        known = self._known.get(partition)
-        if known is None:
-            progress = self._store.progress(partition, self._source)
-            known = progress, self._store.open_windows(partition)
-        since, open_windows = known
+    def _wait_for_fsync(self) -> None:
+        """Kafka commits right after this: what it commits must survive a Redis crash."""
+        try:
+            answer = self.store.client.execute_command(  # type: ignore[no-untyped-call]
+                "WAITAOF", 1, 0, 5000
+            )
+            local = answer[0]
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            self._known.clear()
+            raise SinkBackpressureError(retry_after=self._retry_after) from exc
+        if int(local) < 1:
+            self._known.clear()
+            log.warning("redis did not fsync within 5 s: the checkpoint is read again")
+            raise SinkBackpressureError(retry_after=self._retry_after)
+
+    def _write(self, partition: int, records: list[Taken]) -> bool:
+        """Count ``records`` of ``partition`` into Redis; True when anything was written."""
+        store = self.store
+        since = self._known.get(partition)
+        fresh = since is None
+        if since is None:
+            since = store.progress(partition, self._source)
+            self._check_continuity(partition, since, records[0][0])
         counted = tally(records, since, window_ms=self._window_ms, grace_ms=self._grace_ms)
         if counted.replayed:
             metrics.REPLAYED.inc(counted.replayed)
@@ -145,28 +214,127 @@ class RedisWindowSink(BaseSink):
                 partition,
                 counted.replayed,
             )
+            if not fresh:
+                log.warning(
+                    "partition %d: records at or below offset %d came again while this "
+                    "replica held it; was the raw topic re-created?",
+                    partition,
+                    since.offset,
+                )
         if counted.progress == since:
-            self._known[partition] = known
-            return
-        still_open = open_windows | counted.counts.keys()
-        final = {s for s in still_open if s + self._window_ms <= counted.closed_end}
-        finalized, complete = self._store.write(
-            partition=partition,
-            closed_end=counted.closed_end,
-            windows=counted.counts,
-            partitions=self._partitions,
-            window_ms=self._window_ms,
-            ttl_seconds=self._ttl,
-            finalize=final,
-            progress=(since, counted.progress),
-            source=self._source,
-        )
-        self._known[partition] = counted.progress, still_open - final
+            self._known[partition] = since
+            return False
+        partial = None
+        before = self._lacking.get(partition)
+        if before is not None and counted.first_time_ms is not None:
+            partial = lacking(
+                before, counted.first_time_ms, window_ms=self._window_ms, grace_ms=self._grace_ms
+            )
+        try:
+            written = store.write(
+                counted.batch(partition, since, partial),
+                partitions=self._partitions,
+                window_ms=self._window_ms,
+                ttl_seconds=self._ttl,
+                source=self._source,
+            )
+        except StaleProgress as exc:
+            if exc.stored.offset < since.offset:
+                metrics.REDIS_WENT_BACK.inc()
+                log.error(
+                    "partition %d: redis went back: it holds offset %d, this replica wrote "
+                    "%d; recounting from the raw topic",
+                    partition,
+                    exc.stored.offset,
+                    since.offset,
+                )
+            else:
+                log.warning("%s: re-reading from the last commit", exc)
+            raise
+        if partial is not None:
+            self._lacking.pop(partition, None)
+            log.warning(
+                "partition %d: windows from %d to %d lack records the raw topic does not "
+                "hold; they are published partial",
+                partition,
+                *partial,
+            )
+        self._known[partition] = counted.progress
+        self._recounted(partition, counted.progress)
         if counted.late:
             metrics.RECORDS.counts["late"] += counted.late
             log.debug("partition %d: %d late events", partition, counted.late)
-        metrics.WINDOWS_WRITTEN.inc(finalized)
+        if written.dropped:
+            metrics.ALREADY_FINAL.inc(written.dropped)
+        metrics.WINDOWS_WRITTEN.inc(written.finalized)
         metrics.CLOSED_UNTIL.labels(str(partition)).set(counted.closed_end / 1000)
-        if complete:
-            metrics.WINDOWS_COMPLETE.inc(len(complete))
-            log.info("windows complete: %s", ", ".join(map(str, complete)))
+        if written.completed:
+            metrics.WINDOWS_COMPLETE.inc(len(written.completed))
+            log.info("windows complete: %s", ", ".join(map(str, written.completed)))
+        if written.partial:
+            metrics.WINDOWS_PARTIAL.inc(len(written.partial))
+            log.warning("windows published partial: %s", ", ".join(map(str, written.partial)))
+        return True
+
+    def _check_continuity(self, partition: int, since: Progress, first: int) -> None:
+        """Compare what Redis holds of ``partition`` with what Kafka's group committed,
+        when this replica reads its progress afresh; seek back when Redis is behind.
+
+        ``first`` is the offset of the first record of this checkpoint. Kafka's
+        committed offset ``C`` is one past the last record of a committed checkpoint, so
+        when ``C`` is past what Redis holds, the records in between exist (the one at
+        ``C - 1`` at least) unless retention deleted them, and once the partition is
+        sought back the first record read is below ``C``.
+        """
+        seeker = self._seeker
+        committed = seeker.committed(partition)
+        low = seeker.low_watermark(partition)
+        following = since.offset + 1
+        if since.offset < 0 or (first > following and following < low):
+            # counting starts without the records before: nothing counted yet, or
+            # records deleted by retention before they were counted
+            self._lacking[partition] = since
+            if following < low and since.offset >= 0:
+                metrics.UNCOUNTABLE.inc(low - following)
+        if committed is None or committed <= following:
+            return
+        target = max(following, low)
+        if first < committed or target >= committed:
+            return  # reading the records Redis lost (or none of them exist any more)
+        self.resend_from[partition] = max(self.resend_from.get(partition, -1), committed)
+        self._recount_until[partition] = committed
+        metrics.RECOUNTING.set(len(self._recount_until))
+        metrics.RECOUNTS.inc()
+        log.error(
+            "partition %d: redis holds its counts up to offset %d, Kafka's group committed "
+            "up to %d: recounting offsets %d to %d from the raw topic",
+            partition,
+            since.offset,
+            committed - 1,
+            target,
+            committed - 1,
+        )
+        seeker.rewind(partition, target)
+        raise _Rewind(partition)
+
+    def _recounted(self, partition: int, progress: Progress) -> None:
+        until = self._recount_until.get(partition)
+        if until is not None and progress.offset >= until - 1:
+            del self._recount_until[partition]
+            metrics.RECOUNTING.set(len(self._recount_until))
+            log.warning("partition %d: recounted up to offset %d", partition, until - 1)
+
+
+def _durability(client: redis.Redis) -> str:
+    """What this Redis server offers to make a write durable before the Kafka commit."""
+    try:
+        config = client.config_get("append*")
+    except redis.ResponseError:  # CONFIG is disabled (managed Redis): ask for WAITAOF
+        config = {}
+    if config.get("appendonly") == "yes" and config.get("appendfsync") == "always":
+        return Durability.FSYNC
+    version = str(client.info("server").get("redis_version", "0"))
+    major, minor = (int(part) for part in [*version.split("."), "0"][:2])
+    if (major, minor) >= (7, 2) and config.get("appendonly", "yes") == "yes":
+        return Durability.WAITAOF
+    return Durability.NONE

@@ -1,41 +1,43 @@
 """The Redis contract: where windows live, how they are written, how they are read.
 
-Every key is built here (`KeyLayout`) and every access goes through `WindowStore`: the
-processor writes with it, the dashboard and the CLI read with it. The table of keys is
-in docs/architecture.md ("The Redis contract").
+Every key is built here (`KeyLayout`, `SourceKeys`) and every access goes through
+`WindowStore`: the processor writes with it, the dashboard and the CLI read with it.
+The table of keys is in docs/architecture.md ("The Redis contract"); the lifecycle of a
+window (open, final, published) is applied by one Lua script, `write_windows.lua`.
 
-**Open and final windows.** The processor adds each partition's counts to that
-partition's *open* windows (a hash per window) once per checkpoint; when the partition's
-event time passes a window's end plus the grace, the window becomes *final*: its counts
-move into the window's sorted set and never change again. Each server name lives in one
-raw-topic partition (the producer keys records by it), so partitions never touch each
-other's members.
+**A view of the raw topic.** Redis holds nothing that the raw topic does not: every key
+but the published windows is the processor's working state, scoped by the raw topic's
+identity (its Kafka topic id, the *source*), so a topic deleted and created again
+starts afresh instead of being mistaken for a replay of the old one. When Redis loses
+writes, the processor recounts them from the raw topic (`processor.sink`).
 
-**Completeness.** Window ``S`` is complete when every partition of the raw topic has
-finalized past it (``closed[p] >= S + window`` for all ``p``). Only then is ``S`` added to
-``windows`` and announced. A reader that wants final numbers goes through ``windows``,
-never straight to a window key.
+**Open, final, published.** The processor adds each partition's counts to that
+partition's *open* windows once per checkpoint; when the partition's clock passes a
+window's end plus the grace, its counts are added into the source's *final* set of the
+window. When every partition of the source has closed past it, the window is
+*published*: `window:S`, listed in the complete index (and announced), or in the
+partial index when a partition started counting inside it without the records before
+(the first window of a stream, a retention cut). A complete window never changes.
 
-**Exactly once.** Counts are added, so a batch must never apply twice. Beside the counts,
-each partition keeps its *progress*: the last raw-topic offset whose record is in Redis,
-and the partition's event time. A write (`write_windows.lua`, one atomic step) names the
-offset it read and applies only if that is still the stored one, moving it on in the same
-step. Quix Streams flushes sinks before it commits offsets, so after a crash the records
-since the last commit come again: the sink skips those at or below the stored offset,
-and a replica that lost the partition is refused (`StaleProgress`).
+**Exactly once.** Counts are added, so a batch must never apply twice. Beside the
+counts each partition keeps its *progress*: the last raw-topic offset it has
+processed, and its clock. A write names the offset it read and applies only if that is
+still the stored one (`StaleProgress` otherwise), moving it on in the same atomic step.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import redis
+from redis.client import PubSub
 
 from wikipulse.unusual import Rule, Unusual, find_unusual
 
@@ -45,14 +47,69 @@ DEFAULT_WINDOW_MS = 30_000
 
 
 @dataclass(frozen=True, slots=True)
+class SourceKeys:
+    """The processor's working state for one raw topic (``source``: its Kafka topic id).
+
+    Nothing here is read by readers; all of it can be rebuilt from the raw topic.
+    """
+
+    base: str
+
+    @property
+    def progress(self) -> str:
+        """Per partition ``P``: ``P:offset`` (the last offset processed) and ``P:time``
+        (the partition's clock, the newest event time it has seen)."""
+        return f"{self.base}progress"
+
+    @property
+    def closed(self) -> str:
+        """Per partition: the end (ms) of the newest window its clock has closed."""
+        return f"{self.base}closed"
+
+    @property
+    def partial(self) -> str:
+        """Per partition: ``from:till`` (ms), windows overlapping it lack records (the
+        partition started counting inside them without the records before)."""
+        return f"{self.base}partial"
+
+    @property
+    def pending(self) -> str:
+        """Windows some partition has finalized that are not published yet."""
+        return f"{self.base}pending"
+
+    def open_windows(self, partition: int) -> str:
+        """The starts of one partition's open (not yet final) windows."""
+        return f"{self.base}open:{partition}"
+
+    def open_window_prefix(self, partition: int) -> str:
+        return f"{self.base}open:{partition}:"
+
+    def open_window(self, partition: int, start_ms: int) -> str:
+        """One partition's counts so far in one open window (a hash: wiki -> count)."""
+        return f"{self.open_window_prefix(partition)}{start_ms}"
+
+    @property
+    def final_prefix(self) -> str:
+        return f"{self.base}final:"
+
+    def final(self, start_ms: int | str) -> str:
+        """The counts every partition has finalized so far of one unpublished window."""
+        return f"{self.final_prefix}{start_ms}"
+
+
+@dataclass(frozen=True, slots=True)
 class KeyLayout:
     """Every Redis key and channel name of one deployment (one ``REDIS_KEY_PREFIX``)."""
 
     prefix: str = "wikipulse:"
 
+    @property
+    def window_prefix(self) -> str:
+        return f"{self.prefix}window:"
+
     def window(self, start_ms: int | str) -> str:
-        """The sorted set of one window's counts."""
-        return f"{self.prefix}window:{start_ms}"
+        """The sorted set of one published window's counts."""
+        return f"{self.window_prefix}{start_ms}"
 
     @property
     def complete(self) -> str:
@@ -60,43 +117,26 @@ class KeyLayout:
         return f"{self.prefix}windows"
 
     @property
-    def closed(self) -> str:
-        return f"{self.prefix}closed"
-
-    @property
-    def pending(self) -> str:
-        return f"{self.prefix}pending"
+    def partial(self) -> str:
+        """The sorted set of windows published with counts known to lack records."""
+        return f"{self.prefix}partial"
 
     @property
     def meta(self) -> str:
+        """``window_ms``, ``partitions`` and ``source`` of the processor that wrote last."""
         return f"{self.prefix}meta"
 
-    @property
-    def progress(self) -> str:
-        """Per raw topic and partition, the last offset counted and the event time
-        (fields ``<progress_field>:offset`` and ``<progress_field>:time``)."""
-        return f"{self.prefix}progress"
-
-    @staticmethod
-    def progress_field(source: str, partition: int) -> str:
-        """The prefix of one partition's fields in `progress` (``source``: the topic's id)."""
-        return f"{source}:{partition}"
-
-    def open_windows(self, partition: int) -> str:
-        """The starts of one partition's open (not yet final) windows."""
-        return f"{self.prefix}open:{partition}"
-
-    def open_window(self, partition: int, start_ms: int) -> str:
-        """One partition's counts so far in one open window (a hash: wiki -> count)."""
-        return f"{self.prefix}open:{partition}:{start_ms}"
+    def source(self, source: str) -> SourceKeys:
+        """The processor's working state for the raw topic whose id is ``source``."""
+        return SourceKeys(f"{self.prefix}src:{source}:")
 
 
 @dataclass(frozen=True, slots=True)
 class Progress:
     """How far one partition's counts in Redis reach.
 
-    ``offset`` is the last raw-topic offset whose record is counted (-1: none yet);
-    ``time_ms`` the newest event time the partition has seen (its clock: what is late).
+    ``offset`` is the last raw-topic offset processed (-1: none yet); ``time_ms`` the
+    newest event time the partition has seen (its clock: what is late).
     """
 
     offset: int = -1
@@ -104,13 +144,48 @@ class Progress:
 
 
 class StaleProgress(Exception):
-    """The partition's stored progress is not what the writer read: someone else (a
-    replica that took the partition over, or this one before a crash) wrote since."""
+    """The partition's stored progress is not what the writer read: another replica
+    wrote since (``stored`` is ahead), or Redis lost writes (``stored`` is behind)."""
 
-    def __init__(self, partition: int, stored_offset: int) -> None:
-        super().__init__(f"partition {partition} is counted up to offset {stored_offset} already")
+    def __init__(self, partition: int, stored: Progress) -> None:
+        super().__init__(f"partition {partition} is counted up to offset {stored.offset}")
         self.partition = partition
-        self.stored_offset = stored_offset
+        self.stored = stored
+
+    @property
+    def stored_offset(self) -> int:
+        return self.stored.offset
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one partition's records since its last write add up to (`write` applies it).
+
+    ``counts``: window start -> wiki -> events. ``closed_end``: the end of the newest
+    window the partition's clock has closed. ``since`` and ``progress``: the progress
+    read before and stored after (None: an unfenced write, for tools and tests that seed
+    windows). ``partial``: ``(from, till)`` when the partition counted records without
+    the ones before them: windows overlapping it are published partial.
+    """
+
+    partition: int
+    closed_end: int
+    counts: Mapping[int, Mapping[str, int]] = field(default_factory=dict)
+    since: Progress | None = None
+    progress: Progress | None = None
+    partial: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What a `write` did: windows finalized by the partition, windows published
+    complete and partial by it, and events not added because their window had been
+    published complete already (a re-created topic's backfill)."""
+
+    finalized: int
+    completed: list[int]
+    partial: list[int]
+    dropped: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +222,8 @@ Scored = list[tuple[bytes, float]]
 
 
 class WindowStore:
-    """Writes finalized windows (the processor) and reads complete ones (everyone else).
+    """Writes one partition's batches (the processor) and reads published windows
+    (everyone else).
 
     A complete window never changes, so readers cache its summary; an hour of history
     then costs one read of the index, not 120 sorted sets.
@@ -175,83 +251,84 @@ class WindowStore:
 
     def write(
         self,
+        batch: Batch,
         *,
-        partition: int,
-        closed_end: int,
-        windows: Mapping[int, Mapping[str, int]],
         partitions: int,
         window_ms: int,
         ttl_seconds: int,
-        finalize: Iterable[int] | None = None,
-        progress: tuple[Progress, Progress] | None = None,
         source: str = "",
-    ) -> tuple[int, list[int]]:
-        """Add one partition's counts (``windows``) to its open windows, make the open
-        windows ``finalize`` final, and move the partition's closed mark to ``closed_end``.
+    ) -> Written:
+        """Apply ``batch`` of raw topic ``source`` (its id) in one atomic step.
 
-        ``finalize`` defaults to the windows of ``windows`` that end by ``closed_end``;
-        the processor names every open window of the partition that does
-        (`open_windows` lists those opened before).
-
-        ``progress`` is ``(read, new)``: the write applies only while the stored progress
-        of ``source`` (the raw topic's identity) and ``partition`` is ``read``, and stores
-        ``new`` with it; otherwise it changes nothing and raises `StaleProgress`. Without
-        it the write is unfenced (tools and tests that seed windows).
-
-        Returns the number of windows finalized and the starts that became complete by
-        it (announced on the channel). Raises `redis.ConnectionError` /
-        `redis.TimeoutError` when Redis is unreachable.
+        Fenced when the batch carries its progress: it applies only while the stored
+        progress of the partition is ``batch.since`` and stores ``batch.progress`` with
+        it; otherwise it changes nothing and raises `StaleProgress`. Raises
+        `redis.ConnectionError` / `redis.TimeoutError` when Redis is unreachable.
         """
-        if finalize is None:
-            finalize = [start for start in windows if start + window_ms <= closed_end]
-        read, new = progress or (None, None)
-        args: list[Any] = [
-            partition,
-            closed_end,
-            partitions,
-            window_ms,
-            ttl_seconds,
-            self.keys.progress_field(source, partition),
-            "" if read is None else read.offset,
-            "" if new is None else new.offset,
-            "" if new is None or new.time_ms is None else new.time_ms,
-            len(windows),
-        ]
-        for start in sorted(windows):
-            members = windows[start]
-            args += [self.keys.open_window(partition, start), start, len(members)]
-            for member, count in members.items():
-                args += [member, count]
-        for start in sorted(finalize):
-            args += [self.keys.open_window(partition, start), self.keys.window(start), start]
+        src = self.keys.source(source)
+        partition = batch.partition
+        document: dict[str, Any] = {
+            "partition": str(partition),
+            "partitions": partitions,
+            "window_ms": window_ms,
+            "ttl": ttl_seconds,
+            "source": source,
+            "closed_end": str(batch.closed_end),
+            "windows": {
+                str(start): dict(members) for start, members in batch.counts.items() if members
+            },
+            "keys": {
+                "open": src.open_window_prefix(partition),
+                "final": src.final_prefix,
+                "window": self.keys.window_prefix,
+            },
+        }
+        if batch.since is not None and batch.progress is not None:
+            new = batch.progress
+            document["fence"] = {
+                "expected": str(batch.since.offset),
+                "offset": str(new.offset),
+                "time": "" if new.time_ms is None else str(new.time_ms),
+            }
+        if batch.partial is not None:
+            document["partial"] = {"from": str(batch.partial[0]), "till": str(batch.partial[1])}
         keys = [
-            self.keys.closed,
-            self.keys.pending,
             self.keys.complete,
+            self.keys.partial,
             self.keys.meta,
-            self.keys.progress,
-            self.keys.open_windows(partition),
+            src.progress,
+            src.closed,
+            src.partial,
+            src.pending,
+            src.open_windows(partition),
         ]
-        answer = self._script(keys=keys, args=args)
+        answer = self._script(keys=keys, args=[json.dumps(document)])
         if answer[0] == b"stale":
-            raise StaleProgress(partition, int(answer[1]))
-        return int(answer[1]), [int(start) for start in answer[2]]
-
-    def open_windows(self, partition: int) -> set[int]:
-        """The starts of the windows ``partition`` has counts in that are not final yet."""
-        members = cast(list[bytes], self.client.zrange(self.keys.open_windows(partition), 0, -1))
-        return {int(m) for m in members}
+            offset, time_ms = int(answer[1]), answer[2]
+            raise StaleProgress(partition, Progress(offset, int(time_ms) if time_ms else None))
+        return Written(
+            finalized=int(answer[1]),
+            completed=[int(start) for start in answer[2]],
+            dropped=int(answer[3]),
+            partial=[int(start) for start in answer[4]],
+        )
 
     def progress(self, partition: int, source: str = "") -> Progress:
         """What `write` last stored for ``source`` and ``partition`` (`Progress()` if none)."""
-        field = self.keys.progress_field(source, partition)
         offset, time_ms = cast(
             list[bytes | None],
-            self.client.hmget(self.keys.progress, [f"{field}:offset", f"{field}:time"]),
+            self.client.hmget(
+                self.keys.source(source).progress, [f"{partition}:offset", f"{partition}:time"]
+            ),
         )
         if offset is None:
             return Progress()
         return Progress(int(offset), int(time_ms) if time_ms else None)
+
+    def open_windows(self, partition: int, source: str = "") -> set[int]:
+        """The starts of the windows ``partition`` has counts in that are not final yet."""
+        key = self.keys.source(source).open_windows(partition)
+        return {int(m) for m in cast(list[bytes], self.client.zrange(key, 0, -1))}
 
     def recorded(self) -> tuple[int, int] | None:
         """``(window_ms, partitions)`` as the processor last recorded them, if it did."""
@@ -261,6 +338,15 @@ class WindowStore:
         if found[0] is None or found[1] is None:
             return None
         return int(found[0]), int(found[1])
+
+    def recorded_source(self) -> tuple[str, int] | None:
+        """``(source, partitions)`` as the processor last recorded them, if it did."""
+        found = cast(
+            list[bytes | None], self.client.hmget(self.keys.meta, ["source", "partitions"])
+        )
+        if found[0] is None or found[1] is None:
+            return None
+        return found[0].decode(), int(found[1])
 
     # -- the readers' side ---------------------------------------------------------
 
@@ -280,6 +366,19 @@ class WindowStore:
 
     def is_complete(self, start: int) -> bool:
         return self.client.zscore(self.keys.complete, str(start)) is not None
+
+    def partial_starts(self, limit: int) -> list[int]:
+        """The starts of the newest ``limit`` windows published partial, oldest first:
+        their counts lack records (the first window of a stream, a retention cut)."""
+        members = cast(list[bytes], self.client.zrange(self.keys.partial, -limit, -1))
+        return [int(m) for m in members]
+
+    def subscribe(self) -> PubSub:
+        """A pub/sub connection subscribed to the announcements of complete windows
+        (each message's data is the window's start)."""
+        pubsub: PubSub = self.client.pubsub()  # type: ignore[no-untyped-call]
+        pubsub.subscribe(self.keys.complete)
+        return pubsub
 
     def windows(self, limit: int) -> list[WindowSummary]:
         """The newest ``limit`` complete windows, newest first."""

@@ -1,84 +1,130 @@
--- One partition's batch of counts, applied atomically (see wikipulse/store.py).
+-- One partition's batch, applied atomically: the whole window lifecycle lives here.
+-- wikipulse/store.py builds every key and encodes the batch; docs/architecture.md has
+-- the table of keys ("The Redis contract").
 --
--- KEYS: closed (hash), pending (zset), complete (zset; also the pub/sub channel), meta (hash),
---       progress (hash), open (zset: this partition's open window starts)
--- ARGV: partition, closed_end, partitions, window_ms, ttl_s, progress field,
---       expected offset ('' = unfenced), new offset, new event time, number of windows,
---       then for each window counted: open window key, start, n, member1, count1, ...,
---       then for each window to finalize: open window key, window key, start
+-- KEYS: 1 complete index (zset; also the pub/sub channel), 2 partial index (zset),
+--       3 meta (hash), then the raw topic's (the source's) state: 4 progress (hash),
+--       5 closed marks (hash), 6 partial marks (hash), 7 pending (zset),
+--       8 this partition's open window starts (zset)
+-- ARGV[1]: the batch as JSON (`wikipulse.store.Batch.encode`): partition, partitions,
+--       window_ms, ttl, source, closed_end, fence {expected, offset, time} or absent,
+--       partial {from, till} or absent, windows {start: {wiki: count}}, and the key
+--       prefixes open (+ start), final (+ start) and window (+ start).
+-- Numbers that name keys (window starts) travel as strings.
 --
--- The counts are added to the partition's open windows (a hash per window); each window
--- to finalize (the writer names those that end at or before closed_end) then moves its
--- counts into the window's sorted set, which never changes again. Idempotence comes from
--- the fence: the batch applies only if the partition's stored offset is the one the
--- writer read, and it moves that offset on in the same step, so a batch replayed after
--- a crash, or written by a replica that lost the partition, is refused
--- ({'stale', stored offset}) and changes nothing.
--- A window becomes complete (indexed and announced, once) when every partition has
--- closed past its end. Returns {'ok', windows finalized, {starts completed}}.
-local closed_key, pending_key, complete_key = KEYS[1], KEYS[2], KEYS[3]
-local meta_key, progress_key, open_key = KEYS[4], KEYS[5], KEYS[6]
-local partition = ARGV[1]
-local closed_end, partitions = tonumber(ARGV[2]), tonumber(ARGV[3])
-local window_ms, ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
-local field, expected = ARGV[6], ARGV[7]
-if expected ~= '' then
-  local stored = redis.call('HGET', progress_key, field .. ':offset') or '-1'
-  if stored ~= expected then return {'stale', stored} end
-  redis.call('HSET', progress_key, field .. ':offset', ARGV[8], field .. ':time', ARGV[9])
+-- 1. Fence: the batch applies only while the partition's stored offset is the one the
+--    writer read, and moves it on in the same step; otherwise nothing changes and the
+--    stored progress is returned ({'stale', offset, time}).
+-- 2. Counts are added to the partition's open windows (a hash per window).
+-- 3. The partition's open windows that its clock closed (start + window <= closed_end)
+--    are added into the source's final sorted set of the window (ZINCRBY: a wiki counted
+--    in two partitions adds up). A window published complete already is never changed:
+--    those events are returned as `dropped`.
+-- 4. The partition's closed mark moves forward, never back.
+-- 5. A window is published when every partition of the source has closed past it: its
+--    final set becomes `window:S` and S enters the complete index (announced once), or
+--    the partial index when a partition's partial mark (records before it not counted:
+--    the first records of a stream, a retention cut) overlaps it. A partial window may
+--    later be replaced by a complete count; a complete one never changes.
+-- Returns {'ok', finalized, {completed}, dropped, {partial}}.
+local complete_key, partial_key, meta_key = KEYS[1], KEYS[2], KEYS[3]
+local progress_key, closed_key, marks_key = KEYS[4], KEYS[5], KEYS[6]
+local pending_key, open_key = KEYS[7], KEYS[8]
+local b = cjson.decode(ARGV[1])
+local p = b.partition
+local window_ms, closed_end = tonumber(b.window_ms), tonumber(b.closed_end)
+local function int(x) return string.format('%d', x) end
+local function interval(text)
+  local from, till = string.match(text, '^(%-?%d+):(%-?%d+)$')
+  return tonumber(from), tonumber(till)
 end
-redis.call('HSET', meta_key, 'window_ms', window_ms, 'partitions', partitions)
-local i = 11
-for _ = 1, tonumber(ARGV[10]) do
-  local key, start, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  i = i + 3
-  for j = 0, n - 1 do
-    redis.call('HINCRBY', key, ARGV[i + 2 * j], ARGV[i + 2 * j + 1])
+
+if type(b.fence) == 'table' then
+  local stored = redis.call('HGET', progress_key, p .. ':offset') or '-1'
+  if stored ~= b.fence.expected then
+    return {'stale', stored, redis.call('HGET', progress_key, p .. ':time') or ''}
   end
-  redis.call('EXPIRE', key, ttl)
-  redis.call('ZADD', open_key, start, start)
-  i = i + 2 * n
+  redis.call('HSET', progress_key, p .. ':offset', b.fence.offset, p .. ':time', b.fence.time)
 end
-local finalized = 0
-while i <= #ARGV do
-  local key, window, start = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  i = i + 3
+redis.call('HSET', meta_key, 'window_ms', b.window_ms, 'partitions', b.partitions,
+  'source', b.source)
+
+if type(b.partial) == 'table' then
+  local from, till = tonumber(b.partial.from), tonumber(b.partial.till)
+  local old = redis.call('HGET', marks_key, p)
+  if old then
+    local f, t = interval(old)
+    from, till = math.min(from, f), math.max(till, t)
+  end
+  redis.call('HSET', marks_key, p, int(from) .. ':' .. int(till))
+end
+
+for start, members in pairs(b.windows) do
+  local key = b.keys.open .. start
+  for wiki, n in pairs(members) do redis.call('HINCRBY', key, wiki, n) end
+  redis.call('ZADD', open_key, start, start)
+end
+
+local finalized, dropped = 0, 0
+local due = redis.call('ZRANGEBYSCORE', open_key, '-inf', int(closed_end - window_ms))
+for _, start in ipairs(due) do
+  local key = b.keys.open .. start
   local counts = redis.call('HGETALL', key)
-  if #counts > 0 then
-    local chunk = {}
-    for j = 1, #counts, 2 do
-      chunk[#chunk + 1] = counts[j + 1]
-      chunk[#chunk + 1] = counts[j]
-      if #chunk >= 1000 then
-        redis.call('ZADD', window, unpack(chunk))
-        chunk = {}
-      end
-    end
-    if #chunk > 0 then redis.call('ZADD', window, unpack(chunk)) end
-    redis.call('EXPIRE', window, ttl)
-    if not redis.call('ZSCORE', complete_key, start) then
-      redis.call('ZADD', pending_key, start, start)
-    end
+  if redis.call('ZSCORE', complete_key, start) then
+    for j = 2, #counts, 2 do dropped = dropped + tonumber(counts[j]) end
+  elseif #counts > 0 then
+    local final = b.keys.final .. start
+    for j = 1, #counts, 2 do redis.call('ZINCRBY', final, counts[j + 1], counts[j]) end
+    redis.call('ZADD', pending_key, start, start)
     finalized = finalized + 1
   end
   redis.call('DEL', key)
-  redis.call('ZREM', open_key, start)
 end
-if redis.call('EXISTS', open_key) == 1 then redis.call('EXPIRE', open_key, ttl) end
-local old = tonumber(redis.call('HGET', closed_key, partition) or '0')
-if closed_end > old then redis.call('HSET', closed_key, partition, closed_end) end
+if #due > 0 then redis.call('ZREMRANGEBYSCORE', open_key, '-inf', int(closed_end - window_ms)) end
+
+local old = tonumber(redis.call('HGET', closed_key, p) or '0')
+if closed_end > old then redis.call('HSET', closed_key, p, int(closed_end)) end
 local min_closed = nil
-for p = 0, partitions - 1 do
-  local v = tonumber(redis.call('HGET', closed_key, tostring(p)) or '0')
+for q = 0, tonumber(b.partitions) - 1 do
+  local v = tonumber(redis.call('HGET', closed_key, tostring(q)) or '0')
   if min_closed == nil or v < min_closed then min_closed = v end
 end
-local complete = redis.call('ZRANGEBYSCORE', pending_key, '-inf', min_closed - window_ms)
-for _, start in ipairs(complete) do
-  redis.call('ZADD', complete_key, start, start)
+
+local marks = redis.call('HGETALL', marks_key)
+local completed, partial = {}, {}
+local ready = redis.call('ZRANGEBYSCORE', pending_key, '-inf', int(min_closed - window_ms))
+for _, start in ipairs(ready) do
+  local s = tonumber(start)
+  local final, window = b.keys.final .. start, b.keys.window .. start
+  if redis.call('ZSCORE', complete_key, start) then
+    redis.call('DEL', final)
+  else
+    local lacking = false
+    for j = 2, #marks, 2 do
+      local from, till = interval(marks[j])
+      if from < s + window_ms and s < till then lacking = true end
+    end
+    redis.call('RENAME', final, window)
+    redis.call('EXPIRE', window, b.ttl)
+    if lacking then
+      redis.call('ZADD', partial_key, start, start)
+      partial[#partial + 1] = start
+    else
+      redis.call('ZREM', partial_key, start)
+      redis.call('ZADD', complete_key, start, start)
+      redis.call('PUBLISH', complete_key, start)
+      completed[#completed + 1] = start
+    end
+  end
   redis.call('ZREM', pending_key, start)
-  redis.call('PUBLISH', complete_key, start)
 end
-if #complete > 0 then
-  redis.call('ZREMRANGEBYSCORE', complete_key, '-inf', tonumber(complete[#complete]) - ttl * 1000)
+if #ready > 0 then
+  local horizon = int(tonumber(ready[#ready]) - tonumber(b.ttl) * 1000)
+  redis.call('ZREMRANGEBYSCORE', complete_key, '-inf', horizon)
+  redis.call('ZREMRANGEBYSCORE', partial_key, '-inf', horizon)
 end
-return {'ok', finalized, complete}
+for j = 1, #marks, 2 do
+  local _, till = interval(marks[j + 1])
+  if till <= min_closed - window_ms then redis.call('HDEL', marks_key, marks[j]) end
+end
+return {'ok', finalized, completed, dropped, partial}

@@ -23,6 +23,19 @@ BEAT = HEARTBEAT_KEY.encode()
 EN = b"en.wikipedia.org"
 
 
+class NoKafka:
+    """A consumer group that never committed, on a topic that holds everything."""
+
+    def committed(self, partition: int) -> int | None:
+        return None
+
+    def low_watermark(self, partition: int) -> int:
+        return 0
+
+    def rewind(self, partition: int, offset: int) -> None:
+        raise AssertionError("nothing to rewind: Kafka committed nothing")
+
+
 def sink_for(url: str, prefix: str, partitions: int = 2, source: str = "") -> RedisWindowSink:
     sink = RedisWindowSink(
         url,
@@ -31,6 +44,7 @@ def sink_for(url: str, prefix: str, partitions: int = 2, source: str = "") -> Re
         grace_ms=GRACE,
         ttl_seconds=3600,
         partitions=partitions,
+        seeker=NoKafka(),
         source=source,
         backpressure_seconds=0.1,
     )
@@ -47,14 +61,17 @@ def test_counts_land_per_wiki_and_heartbeats_only_move_the_closed_mark(redis_url
     prefix = Names.fresh().prefix
     store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(prefix))
     sink = sink_for(redis_url, prefix)
-    for offset in range(3):
+    add(sink, 0, 0, BEAT, S0 - WINDOW)  # the stream's first (partial) window
+    for offset in range(1, 4):
         add(sink, 0, offset, EN, S0 + offset)
-    add(sink, 0, 3, BEAT, S0 + 2 * WINDOW + GRACE)
+    add(sink, 0, 4, BEAT, S0 + 2 * WINDOW + GRACE)
     sink.flush()
-    assert store.client.hgetall(store.keys.closed) == {b"0": str(S0 + 2 * WINDOW).encode()}
-    assert store.progress(0) == Progress(3, S0 + 2 * WINDOW + GRACE)
+    closed = store.client.hgetall(store.keys.source("").closed)
+    assert closed == {b"0": str(S0 + 2 * WINDOW).encode()}
+    assert store.progress(0) == Progress(4, S0 + 2 * WINDOW + GRACE)
     assert store.latest() is None  # partition 1 has not finalized yet
-    add(sink, 1, 0, BEAT, S0 + WINDOW + GRACE)
+    add(sink, 1, 0, BEAT, S0 - WINDOW)
+    add(sink, 1, 1, BEAT, S0 + WINDOW + GRACE)
     sink.flush()
     board = store.leaderboard(S0, 10)
     assert board is not None and board.rows == [("en.wikipedia.org", 3)]
@@ -62,8 +79,9 @@ def test_counts_land_per_wiki_and_heartbeats_only_move_the_closed_mark(redis_url
     assert store.recorded() == (WINDOW, 2)
 
 
-def test_a_raw_topic_created_anew_is_counted_from_its_first_offset(redis_url):
-    """Offsets restart at 0 in a re-created topic; its new id keeps them apart."""
+def test_a_raw_topic_created_anew_is_counted_apart_from_the_old_one(redis_url):
+    """Offsets restart at 0 in a re-created topic; its new id keeps its state apart (it
+    used to be added to the old topic's open windows: 5 + 1 = 6)."""
     prefix = Names.fresh().prefix
     store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(prefix))
     old = sink_for(redis_url, prefix, partitions=1, source="old-topic-id")
@@ -74,8 +92,8 @@ def test_a_raw_topic_created_anew_is_counted_from_its_first_offset(redis_url):
     add(new, 0, 0, EN, S0 + 10)
     add(new, 0, 1, BEAT, S0 + WINDOW + GRACE)
     new.flush()
-    board = store.leaderboard(S0, 10)
-    assert board is not None and board.rows == [("en.wikipedia.org", 6)]
+    assert store.partial_starts(10) == [S0]  # the new topic's first window
+    assert store.counts([S0]) == {S0: {"en.wikipedia.org": 1}}
 
 
 def test_an_unreachable_redis_pauses_the_partition_instead_of_losing_the_batch(redis_url):
@@ -91,11 +109,13 @@ def test_records_taken_again_after_quix_went_back_replace_the_ones_taken_before(
     prefix = Names.fresh().prefix
     store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(prefix))
     sink = sink_for(redis_url, prefix, partitions=1)
+    add(sink, 0, 0, BEAT, S0 - WINDOW)
+    sink.flush()
     for offset in range(5, 10):  # taken, never flushed
         add(sink, 0, offset, EN, S0 + 20_000 + offset)
-    for offset in range(0, 10):  # read again from the last commit, at offset 0
+    for offset in range(1, 10):  # read again from the last commit, at offset 1
         add(sink, 0, offset, EN, S0 + offset * 2_000)
     add(sink, 0, 10, BEAT, S0 + WINDOW + GRACE)
     sink.flush()
     board = store.leaderboard(S0, 10)
-    assert board is not None and board.rows == [("en.wikipedia.org", 10)]
+    assert board is not None and board.rows == [("en.wikipedia.org", 9)]

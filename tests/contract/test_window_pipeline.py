@@ -6,6 +6,7 @@ and the output topics."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -13,7 +14,7 @@ from prometheus_client import REGISTRY
 from quixstreams.sinks import SinkBackpressureError
 
 from devtools.recordings import RECENTCHANGE, load_events
-from tests.support.inprocess import DLQ, RAW, InProcessPipeline
+from tests.support.inprocess import DLQ, InProcessPipeline
 from tests.support.names import Names
 from wikipulse.events import HEARTBEAT_KEY, Event, Header, Kind, parse
 
@@ -27,13 +28,15 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def start(tmp_path, redis_url, prefix) -> Iterator[Callable[[], InProcessPipeline]]:
+def start(tmp_path, redis_url, prefix) -> Iterator[Callable[..., InProcessPipeline]]:
     """Starts a processor on the same Redis prefix; each start is a fresh replica."""
     started: list[InProcessPipeline] = []
 
-    def new() -> InProcessPipeline:
+    def new(**options: Any) -> InProcessPipeline:
         state = tmp_path / str(len(started))
-        pipe = InProcessPipeline(state, redis_url, prefix, window_ms=30_000, grace_ms=5_000)
+        pipe = InProcessPipeline(
+            state, redis_url, prefix, window_ms=30_000, grace_ms=5_000, **options
+        )
         started.append(pipe)
         return pipe
 
@@ -94,7 +97,7 @@ def test_a_heartbeat_closes_every_wiki_of_its_partition_and_reports_its_progress
     heartbeat(pipeline, 10_000)
     heartbeat(pipeline, 40_000)
     assert pipeline.counts() == {(0, "en.wikipedia.org"): 1, (0, "de.wikipedia.org"): 1}
-    closed = pipeline.store.client.hgetall(pipeline.store.keys.closed)
+    closed = pipeline.store.client.hgetall(pipeline.store.keys.source(pipeline.source).closed)
     assert closed == {b"0": b"30000"}  # progress, never a count
 
 
@@ -192,16 +195,30 @@ def test_invalid_records_go_to_the_dead_letter_topic_byte_for_byte_with_a_reason
     assert pipeline.counts() == {}
 
 
-def test_an_event_keyed_by_something_else_is_rekeyed_by_its_wiki_at_its_own_time(pipeline):
+def test_an_event_keyed_by_something_else_counts_where_it_is_under_its_wiki(start):
+    """Hole 2 of #25: another tool's record keyed by something else than its wiki used
+    to be re-keyed back into the raw topic; Quix's murmur2 partitioner put it in another
+    partition than the producer's, the wiki was finalized by two partitions, and the
+    last one overwrote the other (10 published instead of 13). Now it counts in its own
+    partition and partitions add up in the window."""
+    pipe = start()
     raw = load_events(RECENTCHANGE)[0]
     parsed = parse(raw)
     assert isinstance(parsed, Event)
-    pipeline.feed(raw, b"some-other-key", 123)
-    heartbeat(pipeline, parsed.time_ms + 60_000)
-    assert pipeline.counts() == {}  # counted once it comes back under its own key
-    [rekeyed] = [r for r in pipeline.produced if r.topic == RAW]
-    assert (rekeyed.key, rekeyed.value) == (parsed.server_name.encode(), raw)
-    assert rekeyed.timestamp == parsed.time_ms
+    wiki, at = parsed.server_name.encode(), parsed.time_ms
+    for partition in (0, 1):  # the stream began a minute earlier: its first window is partial
+        heartbeat(pipe, at - 60_000, partition=partition)
+    for i in range(10):
+        event(pipe, wiki, f"p0-{i}", at, partition=0)
+    for _ in range(3):
+        pipe.feed(raw, b"some-other-key", 123, partition=1)  # keyed by another tool
+    for partition in (0, 1):
+        heartbeat(pipe, at + 60_000, partition=partition)
+    pipe.commit()
+    window = at - at % 30_000
+    assert pipe.store.leaderboard(window, 10) is not None
+    assert pipe.counts()[window, parsed.server_name] == 13
+    assert pipe.produced == []  # nothing is written back to the raw topic
 
 
 def test_records_without_hints_count_like_hinted_ones_and_canaries_never(pipeline):

@@ -14,7 +14,7 @@ import redis
 
 from devtools.shapes import windows_like_recording, write_complete
 from tests.support.names import Names
-from wikipulse.store import KeyLayout, Progress, StaleProgress, WindowStore
+from wikipulse.store import Batch, KeyLayout, Progress, StaleProgress, WindowStore
 from wikipulse.unusual import Rule
 
 WINDOW = 30_000
@@ -40,20 +40,13 @@ def write(
     closed_end: int,
     windows=None,
     partitions=2,
-    progress=None,
-    finalize=None,
+    progress: tuple[Progress, Progress] | None = None,
+    partial: tuple[int, int] | None = None,
 ) -> list[int]:
     """The starts that became complete."""
-    return store.write(
-        partition=partition,
-        closed_end=closed_end,
-        windows=windows or {},
-        partitions=partitions,
-        window_ms=WINDOW,
-        ttl_seconds=3600,
-        finalize=finalize,
-        progress=progress,
-    )[1]
+    since, new = progress or (None, None)
+    batch = Batch(partition, closed_end, windows or {}, since, new, partial)
+    return store.write(batch, partitions=partitions, window_ms=WINDOW, ttl_seconds=3600).completed
 
 
 def snapshot(client: redis.Redis, keys: KeyLayout) -> dict[bytes, object]:
@@ -71,25 +64,26 @@ def snapshot(client: redis.Redis, keys: KeyLayout) -> dict[bytes, object]:
 def test_a_window_is_complete_only_when_every_partition_closed_past_it(store, client):
     assert write(store, 0, S1, {S0: {"en.wikipedia.org": 3}}) == []
     assert store.latest() is None and store.leaderboard(S0, 10) is None
-    assert client.zrange(store.keys.pending, 0, -1) == [str(S0).encode()]
+    assert client.zrange(store.keys.source("").pending, 0, -1) == [str(S0).encode()]
     assert write(store, 1, S1, {S0: {"www.wikidata.org": 5}}) == [S0]
     assert store.latest() == S0
     board = store.leaderboard(S0, 10)
     assert board is not None
     assert board.rows == [("www.wikidata.org", 5), ("en.wikipedia.org", 3)]
-    assert client.zcard(store.keys.pending) == 0
+    assert client.zcard(store.keys.source("").pending) == 0
 
 
 def test_counts_add_up_in_the_open_window_and_become_final_at_the_closed_mark(store, client):
     write(store, 0, S0, {S0: {"en.wikipedia.org": 2}}, partitions=1)
     write(store, 0, S0, {S0: {"en.wikipedia.org": 1, "de.wikipedia.org": 4}}, partitions=1)
     assert client.exists(store.keys.window(S0)) == 0  # open: no reader sees it
-    assert write(store, 0, S1, {S1: {"en.wikipedia.org": 7}}, partitions=1, finalize=[S0]) == [S0]
+    assert write(store, 0, S1, {S1: {"en.wikipedia.org": 7}}, partitions=1) == [S0]
     board = store.leaderboard(S0, 10)
     assert board is not None
     assert board.rows == [("de.wikipedia.org", 4), ("en.wikipedia.org", 3)]
     assert store.open_windows(0) == {S1}
-    assert client.hgetall(store.keys.open_window(0, S1)) == {b"en.wikipedia.org": b"7"}
+    open_s1 = store.keys.source("").open_window(0, S1)
+    assert client.hgetall(open_s1) == {b"en.wikipedia.org": b"7"}
 
 
 def test_a_batch_applies_once_the_same_progress_is_refused_after(store, client):
@@ -112,7 +106,7 @@ def test_a_batch_applies_once_the_same_progress_is_refused_after(store, client):
 def test_a_partition_s_closed_mark_never_moves_back(store, client):
     write(store, 0, S2)
     write(store, 0, S1, {S0: {"en.wikipedia.org": 3}})  # a late replay of an older batch
-    assert int(client.hget(store.keys.closed, "0")) == S2
+    assert int(client.hget(store.keys.source("").closed, "0")) == S2
 
 
 def test_partitions_finalizing_out_of_order_complete_each_window_once(store, client):
@@ -144,17 +138,55 @@ def test_windows_older_than_the_ttl_leave_the_index_and_their_keys_expire(store,
 def test_readers_take_window_length_and_partitions_from_what_the_processor_recorded(store):
     assert store.recorded() is None
     store.write(
-        partition=0,
-        closed_end=S0 + 10_000,
-        windows={S0: {"a.org": 7}},
-        partitions=1,
-        window_ms=10_000,
-        ttl_seconds=3600,
+        Batch(0, S0 + 10_000, {S0: {"a.org": 7}}), partitions=1, window_ms=10_000, ttl_seconds=3600
     )
     assert store.recorded() == (10_000, 1)
     assert store.window_ms() == 10_000
     assert store.windows(1)[0].end == S0 + 10_000
     assert store.health().window_seconds == 10
+
+
+def test_a_wiki_counted_in_two_partitions_adds_up(store):
+    """Another tool may key a wiki's records differently; each partition counts what it
+    holds, and finalizing adds (it used to overwrite: the last partition won)."""
+    write(store, 0, S1, {S0: {"en.wikipedia.org": 10}})
+    write(store, 1, S1, {S0: {"en.wikipedia.org": 3}})
+    board = store.leaderboard(S0, 10)
+    assert board is not None and board.rows == [("en.wikipedia.org", 13)]
+
+
+def test_a_complete_window_never_changes_and_the_events_are_reported_dropped(store, client):
+    write(store, 0, S1, {S0: {"en.wikipedia.org": 2}}, partitions=1)
+    before = snapshot(client, store.keys)
+    written = store.write(
+        Batch(0, S1, {S0: {"en.wikipedia.org": 5}}),
+        partitions=1,
+        window_ms=WINDOW,
+        ttl_seconds=3600,
+        source="a-topic-created-anew",
+    )
+    assert written.dropped == 5 and written.completed == []
+    assert client.zscore(store.keys.window(S0), "en.wikipedia.org") == 2
+    published = [store.keys.window(S0).encode(), store.keys.complete.encode()]
+    assert {k: before[k] for k in published} == {
+        k: snapshot(client, store.keys)[k] for k in published
+    }
+
+
+def test_windows_a_partial_mark_overlaps_are_published_partial_never_complete(store, client):
+    write(store, 0, S2, {S0: {"a.org": 1}, S1: {"a.org": 2}}, partitions=2, partial=(0, S1))
+    announced = store.subscribe()
+    announced.get_message(timeout=1)
+    write(store, 1, S2, {S1: {"b.org": 1}}, partitions=2)
+    assert store.starts(10) == [S1]
+    assert store.partial_starts(10) == [S0]
+    assert store.leaderboard(S0, 10) is None
+    assert client.zscore(store.keys.window(S0), "a.org") == 1  # the counts it has
+    assert [m["data"] for m in iter(lambda: announced.get_message(timeout=0.5), None)] == [
+        str(S1).encode()
+    ]
+    announced.close()
+    assert client.hlen(store.keys.source("").partial) == 0  # no window left to mark
 
 
 def test_history_has_a_zero_where_a_wiki_had_no_event(store):

@@ -23,7 +23,7 @@ from devtools.servers import free_port
 from devtools.shapes import windows_like_recording, write_complete
 from tests.support.paths import ARTIFACTS
 from tests.support.pipeline import wait_for
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store import Batch, KeyLayout, WindowStore
 
 WINDOW = 30_000
 S1, S2, S3 = 1_767_225_600_000, 1_767_225_630_000, 1_767_225_660_000
@@ -35,9 +35,7 @@ def write_window(
 ):
     """Partition 0 finalizes ``start`` with ``counts``, exactly as the processor does."""
     return WindowStore(client, keys).write(
-        partition=0,
-        closed_end=start + window,
-        windows={start: counts},
+        Batch(0, start + window, {start: counts}),
         partitions=partitions,
         window_ms=window,
         ttl_seconds=7 * 24 * 3600,

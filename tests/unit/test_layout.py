@@ -41,12 +41,17 @@ def test_product_packages_import_only_the_contract_and_themselves(package):
 
 
 def test_the_redis_keys_are_built_in_one_place():
-    """Only wikipulse/store.py joins the prefix to a name; the Lua script gets whole keys."""
+    """Only wikipulse/store.py joins the prefix to a name; the Lua script gets whole
+    keys, and key prefixes from `KeyLayout` that it only completes with a window start."""
     joins = re.compile(r"prefix\}|prefix *\+|\.\. *start")
-    files = [*ROOT.glob("*/**/*.py"), ROOT / "wikipulse" / "write_windows.lua"]
+    files = [*ROOT.glob("*/**/*.py")]
     checked = [p for p in files if p.relative_to(ROOT).parts[0] in PRODUCT]
     assert len(checked) > 20
     for path in checked:
         found = joins.findall(path.read_text())
         assert path.name == "store.py" or not found, f"{path} builds a key: {found}"
     assert joins.search((ROOT / "wikipulse" / "store.py").read_text())
+    lua = (ROOT / "wikipulse" / "write_windows.lua").read_text()
+    key_joins = re.findall(r"(\S+) *\.\. *start", lua)
+    assert key_joins and all(j.startswith("b.keys.") for j in key_joins), key_joins
+    assert not re.search(r"['\"][a-z]+:['\"] *\.\.", lua), "the script spells a key name"
