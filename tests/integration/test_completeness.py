@@ -12,8 +12,9 @@ from confluent_kafka import Producer
 
 from tests.support.pipeline import Pipeline, indexed_windows, wait_for, window_counts
 from wikipulse.events import heartbeat_record
-from wikipulse.kafka import ensure_topic
+from wikipulse.kafka import ensure_topic, topic_id
 from wikipulse.settings import KafkaSettings
+from wikipulse.store import KeyLayout
 
 WINDOW_MS = 3000
 # Recent event times: the broker deletes records older than its retention (7 days)
@@ -40,12 +41,16 @@ def heartbeat(producer: Producer, topic: str, partition: int, ms: int) -> None:
 def test_a_window_is_indexed_only_once_every_partition_has_finalized_it(
     services, names, tmp_path, redis_client
 ):
-    ensure_topic(KafkaSettings(kafka_broker_address=services.kafka), names.topic, 6)
+    kafka = KafkaSettings(kafka_broker_address=services.kafka)
+    ensure_topic(kafka, names.topic, 6)
+    keys = KeyLayout(names.prefix).source(topic_id(kafka, names.topic))
     pipeline = Pipeline(services, names, tmp_path)
     producer = Producer({"bootstrap.servers": services.kafka, "enable.idempotence": True})
     w0, w1, w2 = T0, T0 + WINDOW_MS, T0 + 2 * WINDOW_MS
     expected = {w0: Counter(), w1: Counter()}
     for partition in (0, 1, 2, 4, 5):
+        # the stream began a window earlier: its first window, partial, is not w0
+        heartbeat(producer, names.topic, partition, w0 - WINDOW_MS)
         server = f"p{partition}.wikipedia.org"
         times = [w0 + 100 * i for i in range(partition + 1)] + [w1 + 500, w1 + 600]
         send(producer, names.topic, partition, server, times)
@@ -55,16 +60,17 @@ def test_a_window_is_indexed_only_once_every_partition_has_finalized_it(
     producer.flush(30)
     try:
         pipeline.processor()
-        closed = lambda: redis_client.hgetall(f"{names.prefix}closed")  # noqa: E731
+        closed = lambda: redis_client.hgetall(keys.closed)  # noqa: E731
         wait_for(
             lambda: len(closed()) == 5 and all(int(v) >= w2 for v in closed().values()),
             90,
             lambda: f"five partitions to finalize w0 and w1, closed={closed()}\n{pipeline.logs()}",
         )
         assert indexed_windows(redis_client, names.prefix) == []  # partition 3 lags
-        pending = redis_client.zrange(f"{names.prefix}pending", 0, -1)
+        pending = redis_client.zrange(keys.pending, 0, -1)
         assert [int(s) for s in pending] == [w0, w1]
 
+        heartbeat(producer, names.topic, 3, w0 - WINDOW_MS)
         send(producer, names.topic, 3, "p3.wikipedia.org", [w0 + 1, w0 + 2, w0 + 3, w1 + 4])
         expected[w0]["p3.wikipedia.org"] = 3
         expected[w1]["p3.wikipedia.org"] = 1
@@ -77,6 +83,6 @@ def test_a_window_is_indexed_only_once_every_partition_has_finalized_it(
         )
         for window, counts in expected.items():
             assert window_counts(redis_client, names.prefix, window) == counts
-        assert redis_client.zcard(f"{names.prefix}pending") == 0
+        assert redis_client.zcard(keys.pending) == 0
     finally:
         pipeline.stop_all()
