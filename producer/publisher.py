@@ -168,6 +168,8 @@ class Publisher:
             }
         )
         self._heartbeats = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        #: a restart continues a stream: its partitions have their first records already
+        self._started = not self.first_start
 
     @classmethod
     def open(cls, settings: ProducerSettings, stop: threading.Event) -> Publisher:
@@ -203,6 +205,8 @@ class Publisher:
         if described is None:
             return
         key, time_ms, headers, event_id = described
+        if not self._started and event_id is not None:  # an event: its time is the stream's
+            self._mark_the_start(time_ms)
         with self._flight_lock:
             acked = self.in_flight.acked_point
             seq = self.in_flight.sent(event.id)
@@ -253,6 +257,20 @@ class Publisher:
         metrics.RECEIVED.labels("invalid").inc()
         headers = [(Header.KIND, Kind.INVALID), (Header.REASON, parsed.reason.encode())]
         return UNKEYED_KEY, received_ms, headers, None
+
+    def _mark_the_start(self, time_ms: int) -> None:
+        """Before a new stream's first record, a heartbeat at its time in every partition.
+
+        The processor publishes a window as partial when a partition started counting
+        inside it (it cannot know what came before), and judges each partition by its own
+        first record. Without this, a partition whose first record came minutes of event
+        time later (a backfill read at full speed, a quiet partition) would make all the
+        windows up to it partial; with it, only the stream's first window is.
+        """
+        self._started = True
+        for partition in range(self.partitions):
+            self._produce(**heartbeat_record(partition, time_ms))
+        metrics.HEARTBEATS.inc(self.partitions)
 
     def _on_delivery(
         self, seq: int, event_id: str | None

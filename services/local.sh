@@ -139,7 +139,7 @@ start_redis() {
   mkdir -p "$dir"
   redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" \
-    --appendonly yes --save "" >/dev/null || die "redis-server failed to start (log: $dir/redis.log)"
+    --appendonly yes --appendfsync always --save "" >/dev/null || die "redis-server failed to start (log: $dir/redis.log)"
   local i
   for i in $(seq 1 50); do [ -s "$dir/redis.pid" ] && break; sleep 0.1; done
 }

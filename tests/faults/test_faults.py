@@ -23,10 +23,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import random
+import shutil
+import signal
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +49,7 @@ from tests.support.pipeline import (
     Service,
     assert_index_matches_truth,
     invalid,
+    judge,
     metric,
     read_topic,
     rss_kib,
@@ -52,7 +57,7 @@ from tests.support.pipeline import (
     wait_for,
 )
 from tests.support.streams import RECORDED, iso, live_stream, play_async, with_noise
-from wikipulse.events import Header
+from wikipulse.events import HEARTBEAT_KEY, Header
 
 RATE = 100.0  # events per second, about the live stream's rate
 MAX_EVENT_BYTES = 1_000_000  # the producer's default: larger events are dead-lettered empty
@@ -90,6 +95,7 @@ class Run:
     processors: list[Service] = field(default_factory=list)
     producer: Service | None = None
     rss: dict[str, list[int]] = field(default_factory=dict)  # per process, in KiB
+    fault_at: float | None = None  # when the fault began (wall time)
 
     def start_producer(self) -> None:
         self.producer = self.pipe.producer(METRICS_PORT=str(free_port()))
@@ -161,6 +167,52 @@ def stop_kafka_for_20_s(run: Run) -> None:
     run.servers.start("kafka")
 
 
+def _redis_pid(servers: LocalServers) -> int:
+    return int((servers.directory / "redis" / "redis.pid").read_text())
+
+
+def _kill_redis(servers: LocalServers) -> None:
+    """SIGKILL: no shutdown save, nothing flushed that was not flushed already."""
+    os.kill(_redis_pid(servers), signal.SIGKILL)
+    wait_for(lambda: _refused(servers.redis_port), 10, "redis to die")
+
+
+def kill_redis(run: Run) -> None:
+    time.sleep(4)
+    assert run.servers is not None
+    run.fault_at = time.time()
+    _kill_redis(run.servers)
+    time.sleep(3)
+    run.servers.start("redis")
+
+
+def restore_redis_from_an_older_snapshot(run: Run) -> None:
+    """A snapshot taken, then 6 s of acknowledged writes lost: what a restore from a
+    backup, a failover to a lagging replica or a host crash with a lazier fsync does."""
+    time.sleep(4)
+    servers = run.servers
+    assert servers is not None
+    data = servers.directory / "redis" / "appendonlydir"
+    kept = servers.directory / "redis-snapshot"
+    redis.Redis(port=servers.redis_port).execute_command("BGREWRITEAOF")
+    time.sleep(1)
+    shutil.copytree(data, kept)
+    time.sleep(6)
+    run.fault_at = time.time()
+    _kill_redis(servers)
+    shutil.rmtree(data)
+    shutil.copytree(kept, data)
+    servers.start("redis")
+
+
+def flush_redis(run: Run) -> None:
+    """FLUSHALL: a lost volume, an operator's mistake."""
+    time.sleep(5)
+    assert run.servers is not None
+    run.fault_at = time.time()
+    redis.Redis(port=run.servers.redis_port).flushall()
+
+
 def _refused(port: int) -> bool:
     """Whether a connection to ``port`` on this machine is refused (nothing listens)."""
     try:
@@ -204,6 +256,20 @@ def the_reconnect_honoured_retry_after(run: Run) -> None:
 def redis_backpressure_was_felt(run: Run) -> None:
     felt = sum(metric(p, "wikipulse_processor_redis_backpressure_total") for p in run.processors)
     assert felt > 0, "the sink never waited for Redis"
+
+
+def redis_lost_nothing(run: Run) -> None:
+    """With an fsync per write (services/local.sh), a SIGKILL loses no write: nothing
+    needs recounting."""
+    recounts = sum(metric(p, "wikipulse_processor_recounts_total") for p in run.processors)
+    assert recounts == 0, f"{recounts} partitions recounted after a SIGKILL"
+
+
+def redis_loss_was_recounted(run: Run) -> None:
+    recounts = sum(metric(p, "wikipulse_processor_recounts_total") for p in run.processors)
+    assert recounts > 0, "no partition was recounted: did Redis lose anything?"
+    recounting = sum(metric(p, "wikipulse_processor_recounting_partitions") for p in run.processors)
+    assert recounting == 0, "still recounting"
 
 
 def the_connection_stayed_open_on_keepalives(run: Run) -> None:
@@ -311,6 +377,33 @@ SCENARIOS = [
         seconds=30,
         stops_servers=True,
         proves=redis_backpressure_was_felt,
+    ),
+    Scenario(
+        "redis-sigkill",
+        "Redis SIGKILLed, restarted on its own data 3 s later",
+        kill_redis,
+        replicas=2,
+        seconds=20,
+        stops_servers=True,
+        proves=redis_lost_nothing,
+    ),
+    Scenario(
+        "redis-older-snapshot",
+        "Redis restarted from a snapshot 6 s old (acknowledged writes lost)",
+        restore_redis_from_an_older_snapshot,
+        replicas=2,
+        seconds=24,
+        stops_servers=True,
+        proves=redis_loss_was_recounted,
+    ),
+    Scenario(
+        "redis-flushall",
+        "FLUSHALL mid-stream (a lost volume)",
+        flush_redis,
+        replicas=2,
+        seconds=20,
+        stops_servers=True,
+        proves=redis_loss_was_recounted,
     ),
     Scenario(
         "kafka-outage",
@@ -470,6 +563,9 @@ def test_the_pipeline_stays_exact_through(
                 connections=[c.status for c in replay.connections],
                 seconds_to_exact=round(exact_after, 1),
                 seconds_to_exact_from="last window end" if scenario.ends else "stream end",
+                seconds_from_fault_to_exact=(
+                    round(time.time() - run.fault_at, 1) if run.fault_at else None
+                ),
                 peak_rss_growth_mib=growth,
                 late=late,
             )
@@ -483,8 +579,10 @@ def test_the_pipeline_stays_exact_through(
 def _dead_letters(kafka: str, topic: str, bad: set[bytes]) -> dict[bytes, str]:
     """Wait until every invalid payload is dead-lettered; return value -> reason.
 
-    An event over the producer's size limit travels without its data: its dead letter
-    is empty and its reason names the size.
+    Counts, not sets: each invalid record of the raw topic has exactly one dead letter
+    (a recount or a lost partition must not write one twice). An event over the
+    producer's size limit travels without its data: its dead letter is empty and its
+    reason names the size.
     """
     wanted = {raw if len(raw) <= MAX_EVENT_BYTES else b"" for raw in bad}
 
@@ -498,6 +596,13 @@ def _dead_letters(kafka: str, topic: str, bad: set[bytes]) -> dict[bytes, str]:
     assert all(found.values()), "a dead letter without a reason"
     if b"" in found:
         assert "exceeds" in found[b""]
+    raw = Counter(
+        m.value() or b""
+        for m in read_topic(kafka, topic)
+        if m.key() != HEARTBEAT_KEY.encode() and judge(m.value() or b"") == "invalid"
+    )
+    letters = Counter(m.value() or b"" for m in read_topic(kafka, f"{topic}.dlq"))
+    assert letters == raw, f"dead letters {letters - raw} too many, {raw - letters} missing"
     return found
 
 

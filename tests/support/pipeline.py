@@ -245,10 +245,9 @@ def window_counts(client: redis.Redis, prefix: str, start: int) -> Counter[str]:
     return Counter(WindowStore(client, KeyLayout(prefix)).counts([start])[start])
 
 
-#: How many windows at the start of a stream may be published partial: the window of
-#: its first record, and the next one when the first heartbeats of some partitions
-#: fall into it (a partition only knows where its own records start).
-LEADING_PARTIAL = 2
+#: How many windows at the start of a stream may be published partial: the window of its
+#: first record (the producer marks that time in every partition before it).
+LEADING_PARTIAL = 1
 
 
 def assert_index_matches_truth(
