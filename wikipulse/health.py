@@ -1,10 +1,12 @@
 """``python -m wikipulse.health URL``: the container healthcheck of the producer and the
 processor, from their ``/metrics``.
 
-Unhealthy (exit 1) when ``/metrics`` does not answer, or when the service keeps failing:
-the processor starts over by itself after a failure (a fresh process, same container),
-so a restart policy never sees it; ``wikipulse_processor_restarts_in_a_row`` at
-``--max-restarts`` or more shows an operator the loop (``docker compose ps``).
+Unhealthy (exit 1) when ``/metrics`` does not answer, when the service keeps failing
+(the processor starts over by itself after a failure, a fresh process in the same
+container, so a restart policy never sees it; ``wikipulse_processor_restarts_in_a_row``
+at ``--max-restarts`` or more shows an operator the loop in ``docker compose ps``), and
+while the processor recounts from Kafka what Redis lost
+(``wikipulse_processor_recounting_partitions`` above 0): its windows are behind then.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import urllib.request
 
 RESTARTS_METRIC = "wikipulse_processor_restarts_in_a_row"
+RECOUNTING_METRIC = "wikipulse_processor_recounting_partitions"
 
 
 def verdict(metrics_text: str, max_restarts: int) -> str | None:
@@ -23,6 +26,10 @@ def verdict(metrics_text: str, max_restarts: int) -> str | None:
             restarts = float(line.split()[1])
             if restarts >= max_restarts:
                 return f"{restarts:.0f} restarts in a row without a healthy minute"
+        if line.startswith(RECOUNTING_METRIC + " "):
+            recounting = float(line.split()[1])
+            if recounting > 0:
+                return f"recounting {recounting:.0f} partitions from Kafka after Redis lost writes"
     return None
 
 

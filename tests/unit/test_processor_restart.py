@@ -76,3 +76,18 @@ def test_the_start_up_race_is_one_warning_line_not_a_stack_trace(captured, monke
 def test_the_healthcheck_fails_when_metrics_do_not_answer():
     with pytest.raises(SystemExit, match="does not answer"):
         health.main(["http://127.0.0.1:9/metrics"])
+
+
+def test_the_healthcheck_is_red_while_partitions_are_recounted_from_kafka():
+    """After Redis lost writes the windows are behind until the recount catches up."""
+    from processor.metrics import RECOUNTING
+
+    RECOUNTING.set(2)
+    try:
+        text = generate_latest().decode()
+        assert health.verdict(text, max_restarts=3) == (
+            "recounting 2 partitions from Kafka after Redis lost writes"
+        )
+    finally:
+        RECOUNTING.set(0)
+    assert health.verdict(generate_latest().decode(), max_restarts=3) is None
