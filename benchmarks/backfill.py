@@ -22,6 +22,7 @@ from benchmarks.catchup import spawn
 from devtools.recordings import RECENTCHANGE, load_events
 from devtools.replay import ReplayServer
 from devtools.servers import provide
+from wikipulse.store import KeyLayout, WindowStore
 
 WINDOW_MS = 30_000
 
@@ -61,7 +62,8 @@ def run_backfill(kafka: str, redis_url: str, workdir: Path, seconds: int, rate: 
         first_window = None
         try:
             while True:
-                have = {int(m) for m in client.zrange(f"{prefix}windows", 0, -1)}
+                store = WindowStore(client, KeyLayout(prefix))
+                have = set(store.starts(100_000)) | set(store.partial_starts(100_000))
                 if have and first_window is None:
                     first_window = time.monotonic() - started
                 if wanted <= have:

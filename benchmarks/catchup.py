@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from benchmarks.data import heartbeat_times
 from benchmarks.procstat import usage
+from wikipulse.store import KeyLayout
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,7 +102,8 @@ def run_ours(
     rss_start: float | None = None
     samples: dict[int, object] = {}
     try:
-        while (done := client.zcard(f"{prefix}windows")) < windows:
+        keys = KeyLayout(prefix)  # the stream's first window is published partial
+        while (done := client.zcard(keys.complete) + client.zcard(keys.partial)) < windows:
             for p in procs:
                 if p.poll() is not None:
                     raise RuntimeError(f"{tag}: processor exited, see {workdir}")
@@ -236,7 +238,7 @@ def verify(redis_url: str, prefix: str, expected: dict[int, dict[str, int]]) -> 
     for start, counts in expected.items():
         got = {
             m.decode(): int(s)
-            for m, s in client.zrange(f"{prefix}window:{start}", 0, -1, withscores=True)
+            for m, s in client.zrange(KeyLayout(prefix).window(start), 0, -1, withscores=True)
         }
         wrong += got != counts
     return wrong

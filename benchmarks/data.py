@@ -150,6 +150,9 @@ def preload(
     expected: dict[int, dict[str, int]] = {}
     last = 0
     for name, body, time_ms, event_id in events(n, shape):
+        if not last:  # as the producer: the stream's start, marked in every partition
+            for partition in range(partitions):
+                producer.produce(topic, **heartbeat_record(partition, time_ms))
         headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, event_id.encode())]
         while True:
             try:
