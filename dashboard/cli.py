@@ -11,6 +11,7 @@ wikipulse unusual --window S   in window S
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 
@@ -137,7 +138,17 @@ def main(argv: list[str] | None = None) -> None:
     unusual_parser.add_argument(
         "--window", type=int, help="window start, epoch ms (default: newest)"
     )
+    rebuild_parser = commands.add_parser(
+        "rebuild", help="count the retained raw topic again into a new prefix (processor)"
+    )
+    rebuild_parser.add_argument("--prefix", required=True, help="the new REDIS_KEY_PREFIX")
+    rebuild_parser.add_argument("--window-seconds", type=int, help="window length")
     args = parser.parse_args(argv)
+    if args.command == "rebuild":  # the processor's own code, in its own process
+        forwarded = ["--prefix", args.prefix]
+        if args.window_seconds:
+            forwarded += ["--window-seconds", str(args.window_seconds)]
+        os.execv(sys.executable, [sys.executable, "-m", "processor.rebuild", *forwarded])
     try:
         settings = DashboardSettings()
     except ValidationError as exc:

@@ -22,7 +22,7 @@ from wikipulse.store import WindowStore
 log = logging.getLogger(__name__)
 
 
-def build_app(settings: ProcessorSettings) -> Application:
+def build_app(settings: ProcessorSettings) -> CountingApplication:
     """The processor as a ready-to-run Quix `Application`.
 
     The raw topic is created here too (whichever service starts first creates it), and
@@ -46,7 +46,7 @@ def build_app(settings: ProcessorSettings) -> Application:
             time.sleep(0.5)
 
 
-def _build_app(settings: ProcessorSettings) -> Application:
+def _build_app(settings: ProcessorSettings) -> CountingApplication:
     partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
     # ours first: `ensure_topic` waits until the broker lists it, which Quix does not
     ensure_topic(settings, settings.dlq_topic, partitions)
@@ -98,7 +98,7 @@ def _build_app(settings: ProcessorSettings) -> Application:
         seeker=QuixSeeker(sdf.processing_context, settings.raw_topic),
         source=source,
     )
-    wire(sdf, dlq_topic=dlq, sink=sink)
+    wire(sdf, dlq_topic=dlq if settings.write_dead_letters else None, sink=sink)
     log.info(
         "counting %s (id %s, %d partitions) in %d s windows (grace %d s) into %s as group %s",
         settings.raw_topic,

@@ -49,8 +49,9 @@ MAX_HEADER_BYTES = 1024
 TRUNCATED_HEADER = "wp-truncated"
 
 
-def wire(sdf: StreamingDataFrame, *, dlq_topic: Topic, sink: RedisWindowSink) -> None:
-    """Wire the pipeline onto ``sdf`` (a dataframe of the raw topic).
+def wire(sdf: StreamingDataFrame, *, dlq_topic: Topic | None, sink: RedisWindowSink) -> None:
+    """Wire the pipeline onto ``sdf`` (a dataframe of the raw topic); without
+    ``dlq_topic`` invalid records are only counted (a rebuild: their dead letters exist).
 
     The sink is registered with Quix's sink manager rather than `StreamingDataFrame.sink`,
     because the common record (an event or a heartbeat) is handed to it straight from
@@ -59,6 +60,8 @@ def wire(sdf: StreamingDataFrame, *, dlq_topic: Topic, sink: RedisWindowSink) ->
     """
     sdf.processing_context.sink_manager.register(sink)
     dead = sdf.filter(Router(sink).keep_aside, metadata=True)
+    if dlq_topic is None:
+        return
     dead = dead.apply(classify, metadata=True)
     dead = dead.set_headers(dead_letter_headers).apply(dead_letter_value)
     dead.to_topic(dlq_topic)

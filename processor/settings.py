@@ -18,6 +18,9 @@ class ProcessorSettings(ServiceSettings, KafkaSettings, RedisSettings, WindowSet
     commit_interval_seconds: float = Field(
         0.5, gt=0, description="checkpoint period: how often final windows reach Redis"
     )
+    write_dead_letters: bool = Field(
+        True, description="write invalid records to `<raw>.dlq` (`wikipulse rebuild` turns it off)"
+    )
     session_timeout_seconds: float = Field(
         10.0,
         ge=6,
