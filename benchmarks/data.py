@@ -62,7 +62,7 @@ def schedule(n: int, shape: str, rng: random.Random) -> tuple[list[str], list[in
     if shape == "zipf800":
         names = wiki_names(800)
         weights = [1 / (rank + 1) ** 1.1 for rank in range(len(names))]
-        span = 3 * 3600 * 1000
+        span = 3 * 3600 * 1000.0
         first = start_ms(3)
         return rng.choices(names, weights, k=n), [first + int(i * span / n) for i in range(n)]
     shares = recorded_shares()
