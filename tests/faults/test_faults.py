@@ -71,7 +71,9 @@ ENV = {
     "HEARTBEAT_MAX_AHEAD_SECONDS": "2",
     "READ_TIMEOUT_SECONDS": "3",
     "MAX_IN_FLIGHT": "500",
+    "SESSION_TIMEOUT_SECONDS": "6",
 }
+SESSION_TIMEOUT = 6.0
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +147,24 @@ def kill_all_replicas(run: Run) -> None:
     time.sleep(3)
     for replica in range(len(run.processors)):
         run.start_processor(replica)
+
+
+def freeze_a_replica_past_its_session(run: Run) -> None:
+    """SIGSTOP one of three replicas for longer than the session timeout: the group
+    gives its partitions to the others, and when it wakes it finds them lost, with a
+    checkpoint of theirs still open (dead letters included)."""
+    time.sleep(5)
+    frozen = run.processors[1].process
+    assert frozen is not None
+    run.fault_at = time.time()
+    os.kill(frozen.pid, signal.SIGSTOP)
+    time.sleep(SESSION_TIMEOUT + 5)
+    os.kill(frozen.pid, signal.SIGCONT)
+
+
+def the_frozen_replica_lost_its_partitions(run: Run) -> None:
+    output = run.processors[1].output()
+    assert "partitions: their open checkpoint is dropped" in output, output[-3000:]
 
 
 def stop_redis_for_20_s(run: Run) -> None:
@@ -369,6 +389,14 @@ SCENARIOS = [
         kill_all_replicas,
         replicas=3,
         seconds=14,
+    ),
+    Scenario(
+        "replica-frozen",
+        "1 of 3 replicas frozen (SIGSTOP) past its session timeout, then woken",
+        freeze_a_replica_past_its_session,
+        replicas=3,
+        seconds=24,
+        proves=the_frozen_replica_lost_its_partitions,
     ),
     Scenario(
         "redis-outage",
