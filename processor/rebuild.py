@@ -93,9 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     app.run()
     done.set()
     complete, partial = store.starts(10**7), store.partial_starts(10**7)
+    took = time.monotonic() - started
     print(
         f"rebuilt {len(complete)} complete and {len(partial)} partial windows into "
-        f"{settings.redis_key_prefix} in {time.monotonic() - started:.1f} s"
+        f"{args.prefix!r} in {took:.1f} s"
     )
     store.close()
 
