@@ -93,7 +93,7 @@ def test_readers_take_the_window_length_the_processor_recorded(dashboard, redis_
 
 def test_incomplete_windows_are_invisible(dashboard, redis_client, keys):
     write_window(redis_client, keys, S1, {"en.wikipedia.org": 5}, partitions=2)
-    assert redis_client.zcard(keys.pending) == 1  # counts written, one partition missing
+    assert redis_client.zcard(keys.source("").pending) == 1  # one partition missing
     assert httpx.get(f"{dashboard}/api/windows").json() == []
     assert httpx.get(f"{dashboard}/api/windows/{S1}").status_code == 404
 
