@@ -178,14 +178,26 @@ class QuixSeeker:
 
 
 class CountingApplication(Application):
-    """Quix Streams' `Application`, with nothing left to commit after a lost assignment.
+    """Quix Streams' `Application`, with two rebalance paths made safe.
 
-    When a replica loses its partitions (it was silent past the session timeout), Quix
-    drops their state but keeps the open checkpoint: its dead letters and offsets would
-    be committed with the next checkpoint, after the partitions went to another
-    replica, which writes the same dead letters again. Aborting the checkpoint's
-    transaction here makes the lost records count where they are read next, once.
+    *A lost assignment leaves nothing to commit.* When a replica loses its partitions
+    (it was silent past the session timeout), Quix drops their state but keeps the open
+    checkpoint: its dead letters and offsets would be committed with the next
+    checkpoint, after the partitions went to another replica, which writes the same dead
+    letters again. Aborting the checkpoint's transaction makes the lost records count
+    where they are read next, once.
+
+    *An assignment is never left paused.* A sink back-pressure pauses every partition
+    until Quix resumes them; a rebalance in between clears Quix's list of what to
+    resume, and librdkafka keeps a partition paused by the application across the
+    revoke and the new assign. The partitions then stayed paused for good: seen with two
+    replicas starting while Redis was down (the `redis-sigkill` fault scenario).
     """
+
+    def _on_assign(self, consumer: Any, topic_partitions: list[TopicPartition]) -> None:
+        super()._on_assign(consumer, topic_partitions)
+        if topic_partitions:
+            self._consumer.resume(topic_partitions)
 
     def _on_lost(self, consumer: Any, topic_partitions: list[TopicPartition]) -> None:
         super()._on_lost(consumer, topic_partitions)

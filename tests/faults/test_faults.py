@@ -48,6 +48,7 @@ from tests.support.pipeline import (
     Pipeline,
     Service,
     assert_index_matches_truth,
+    indexed_windows,
     invalid,
     judge,
     metric,
@@ -195,6 +196,8 @@ def _kill_redis(servers: LocalServers) -> None:
     """SIGKILL: no shutdown save, nothing flushed that was not flushed already."""
     os.kill(_redis_pid(servers), signal.SIGKILL)
     wait_for(lambda: _refused(servers.redis_port), 10, "redis to die")
+    # its pid file stays behind: services/local.sh would take a reused pid for it
+    (servers.directory / "redis" / "redis.pid").unlink()
 
 
 def kill_redis(run: Run) -> None:
@@ -209,7 +212,7 @@ def kill_redis(run: Run) -> None:
 def restore_redis_from_an_older_snapshot(run: Run) -> None:
     """A snapshot taken, then 6 s of acknowledged writes lost: what a restore from a
     backup, a failover to a lagging replica or a host crash with a lazier fsync does."""
-    time.sleep(4)
+    _windows_published(run, 1)
     servers = run.servers
     assert servers is not None
     data = servers.directory / "redis" / "appendonlydir"
@@ -225,9 +228,18 @@ def restore_redis_from_an_older_snapshot(run: Run) -> None:
     servers.start("redis")
 
 
+def _windows_published(run: Run, count: int) -> None:
+    """Wait until Redis holds ``count`` complete windows: something to lose."""
+    assert run.servers is not None
+    client = redis.Redis(port=run.servers.redis_port)
+    prefix = run.pipe.names.prefix
+    wait_for(lambda: len(indexed_windows(client, prefix)) >= count, 60, "windows to lose")
+
+
 def flush_redis(run: Run) -> None:
     """FLUSHALL: a lost volume, an operator's mistake."""
-    time.sleep(5)
+    _windows_published(run, 2)
+    time.sleep(1)
     assert run.servers is not None
     run.fault_at = time.time()
     redis.Redis(port=run.servers.redis_port).flushall()
