@@ -198,6 +198,17 @@ class CountingApplication(Application):
         super()._on_assign(consumer, topic_partitions)
         if topic_partitions:
             self._consumer.resume(topic_partitions)
+            self._forget(topic_partitions)
+
+    def _on_revoke(self, consumer: Any, topic_partitions: list[TopicPartition]) -> None:
+        super()._on_revoke(consumer, topic_partitions)
+        self._forget(topic_partitions)
+
+    def _forget(self, topic_partitions: list[TopicPartition]) -> None:
+        """What the sink knew of these partitions may be stale: others counted them."""
+        for sink in self._processing_context.sink_manager.sinks:
+            if isinstance(sink, RedisWindowSink):
+                sink.forget([tp.partition for tp in topic_partitions])
 
     def _on_lost(self, consumer: Any, topic_partitions: list[TopicPartition]) -> None:
         super()._on_lost(consumer, topic_partitions)
@@ -207,3 +218,4 @@ class CountingApplication(Application):
         context.init_checkpoint()  # type: ignore[no-untyped-call]
         for sink in context.sink_manager.sinks:
             sink.on_paused()  # type: ignore[no-untyped-call]
+        self._forget(topic_partitions)

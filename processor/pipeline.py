@@ -74,6 +74,7 @@ class Router:
 
     def __init__(self, sink: RedisWindowSink) -> None:
         self._take = sink.take
+        self._dead_lettered = sink.dead_lettered
         self._resend_from = sink.resend_from
         self._verdicts = metrics.RECORDS.counts
 
@@ -95,6 +96,7 @@ class Router:
             if offset < self._resend_from.get(partition, -1):
                 metrics.DEAD_LETTERS_KEPT.inc()
                 return False
+            self._dead_lettered(partition, offset)
             return True
         return False
 

@@ -99,10 +99,15 @@ class RedisWindowSink(BaseSink):
         self._pending: dict[int, list[Taken]] = {}
         #: each partition's progress as this replica last read or wrote it
         self._known: dict[int, Progress] = {}
-        #: partitions whose next counted record starts without the records before it
-        self._lacking: dict[int, Progress] = {}
+        #: partitions whose next counted record starts without the records before it:
+        #: the progress it counts on from, and whether records were deleted (a cut)
+        self._lacking: dict[int, tuple[Progress, bool]] = {}
+        #: per partition, the offset it was last sought back to
+        self._rewound: dict[int, int] = {}
         #: per partition, the first offset whose dead letter is not in Kafka yet
         self.resend_from: dict[int, int] = {}
+        #: per partition, the lowest offset dead-lettered in this checkpoint
+        self._dead_lettered: dict[int, int] = {}
         #: per partition being recounted, the offset Kafka's group had committed
         self._recount_until: dict[int, int] = {}
 
@@ -139,6 +144,11 @@ class RedisWindowSink(BaseSink):
             pending[:] = [record for record in pending if record[0] < offset]
         pending.append((offset, time_ms, key))
 
+    def dead_lettered(self, partition: int, offset: int) -> None:
+        """The pipeline wrote a dead letter for this record, in this checkpoint."""
+        if offset < self._dead_lettered.get(partition, offset + 1):
+            self._dead_lettered[partition] = offset
+
     def add(
         self,
         value: Any,
@@ -157,13 +167,15 @@ class RedisWindowSink(BaseSink):
         lost): its records come again, drop them and what was read of Redis."""
         self._pending.clear()
         self._known.clear()
+        self._dead_lettered.clear()
 
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
+        dead_lettered, self._dead_lettered = self._dead_lettered, {}
         wrote = False
         for partition in sorted(pending):
             try:
-                wrote = self._write(partition, pending[partition]) or wrote
+                wrote = self._write(partition, pending[partition], dead_lettered) or wrote
             except _Rewind as exc:
                 self._known.clear()
                 raise SinkBackpressureError(retry_after=0.0) from exc
@@ -198,14 +210,24 @@ class RedisWindowSink(BaseSink):
             log.warning("redis did not fsync within 5 s: the checkpoint is read again")
             raise SinkBackpressureError(retry_after=self._retry_after)
 
-    def _write(self, partition: int, records: list[Taken]) -> bool:
+    def _write(self, partition: int, records: list[Taken], dead_lettered: dict[int, int]) -> bool:
         """Count ``records`` of ``partition`` into Redis; True when anything was written."""
         store = self.store
         since = self._known.get(partition)
-        fresh = since is None
+        first = records[0][0]
+        if since is not None and first > since.offset + 1:
+            # a gap since this replica's last write (the partition went elsewhere and
+            # came back, or retention overtook it): what Redis holds is read afresh
+            since = None
         if since is None:
             since = store.progress(partition, self._source)
-            self._check_continuity(partition, since, records[0][0])
+            self._check_continuity(partition, since, first)
+            lowest = dead_lettered.get(partition)
+            if lowest is not None and lowest < self.resend_from.get(partition, -1):
+                # this checkpoint wrote dead letters that Kafka holds already (a recount
+                # committed part-way before this replica took the partition): read again
+                log.warning("partition %d: dead letters written before; re-reading", partition)
+                raise _Rewind(partition)
         counted = tally(records, since, window_ms=self._window_ms, grace_ms=self._grace_ms)
         if counted.replayed:
             metrics.REPLAYED.inc(counted.replayed)
@@ -214,21 +236,18 @@ class RedisWindowSink(BaseSink):
                 partition,
                 counted.replayed,
             )
-            if not fresh:
-                log.warning(
-                    "partition %d: records at or below offset %d came again while this "
-                    "replica held it; was the raw topic re-created?",
-                    partition,
-                    since.offset,
-                )
         if counted.progress == since:
             self._known[partition] = since
             return False
         partial = None
         before = self._lacking.get(partition)
         if before is not None and counted.first_time_ms is not None:
+            since_cut, cut = before
             partial = lacking(
-                before, counted.first_time_ms, window_ms=self._window_ms, grace_ms=self._grace_ms
+                since_cut,
+                counted.first_time_ms,
+                window_ms=self._window_ms,
+                grace_ms=self._grace_ms if cut else 0,
             )
         try:
             written = store.write(
@@ -254,8 +273,8 @@ class RedisWindowSink(BaseSink):
         if partial is not None:
             self._lacking.pop(partition, None)
             log.warning(
-                "partition %d: windows from %d to %d lack records the raw topic does not "
-                "hold; they are published partial",
+                "partition %d: windows from %d to %d lack records before its first counted "
+                "one; they are published partial",
                 partition,
                 *partial,
             )
@@ -277,45 +296,78 @@ class RedisWindowSink(BaseSink):
         return True
 
     def _check_continuity(self, partition: int, since: Progress, first: int) -> None:
-        """Compare what Redis holds of ``partition`` with what Kafka's group committed,
-        when this replica reads its progress afresh; seek back when Redis is behind.
+        """Check that the records read go on where Redis stops, when this replica reads a
+        partition's progress afresh; seek back when they do not.
 
-        ``first`` is the offset of the first record of this checkpoint. Kafka's
-        committed offset ``C`` is one past the last record of a committed checkpoint, so
-        when ``C`` is past what Redis holds, the records in between exist (the one at
-        ``C - 1`` at least) unless retention deleted them, and once the partition is
-        sought back the first record read is below ``C``.
+        ``first`` is the offset of the first record of this checkpoint. Redis holds the
+        records up to ``since.offset``, so the next to count is the one after, or the
+        log's first when retention deleted it (``target``). A checkpoint that starts
+        past ``target`` skips records Redis does not hold (it lost writes, or the
+        partition came back to this replica after others counted it): the partition is
+        sought back to ``target``. Offsets may have gaps that hold no record (Kafka's
+        transaction markers): when a seek to ``target`` still starts past it, the gap
+        holds nothing, and counting goes on.
         """
         seeker = self._seeker
-        committed = seeker.committed(partition)
         low = seeker.low_watermark(partition)
         following = since.offset + 1
-        if since.offset < 0 or (first > following and following < low):
-            # counting starts without the records before: nothing counted yet, or
-            # records deleted by retention before they were counted
-            self._lacking[partition] = since
-            if following < low and since.offset >= 0:
-                metrics.UNCOUNTABLE.inc(low - following)
-        if committed is None or committed <= following:
-            return
         target = max(following, low)
-        if first < committed or target >= committed:
-            return  # reading the records Redis lost (or none of them exist any more)
-        self.resend_from[partition] = max(self.resend_from.get(partition, -1), committed)
-        self._recount_until[partition] = committed
+        cut = following < low  # records deleted by retention before they were counted
+        if since.offset < 0 or since.time_ms is None or cut:
+            # counting starts without the records before: nothing counted yet (a stream's
+            # start when nothing was ever deleted), or records gone before they counted
+            if cut and partition not in self._lacking:
+                metrics.UNCOUNTABLE.inc(low - following)
+                log.error(
+                    "partition %d: offsets %d to %d were deleted by retention before they "
+                    "were counted; their windows are published partial",
+                    partition,
+                    following,
+                    low - 1,
+                )
+            self._lacking[partition] = (since, cut or low > 0)
+        else:
+            self._lacking.pop(partition, None)
+        committed = seeker.committed(partition)
+        # the dead letters of every record below the committed offset are in Kafka, and
+        # below what a recount recorded (it may have committed lower since)
+        written = max(
+            committed if committed is not None else -1,
+            self.store.dead_letters_until(partition, self._source),
+        )
+        self.resend_from[partition] = max(self.resend_from.get(partition, -1), written)
+        if first <= target:
+            self._rewound.pop(partition, None)
+            return
+        if self._rewound.pop(partition, None) == target:
+            return  # sought there already: nothing between target and first
+        self.store.raise_dead_letters_until(partition, max(written, first), self._source)
+        self.resend_from[partition] = max(self.resend_from[partition], first)
+        self._rewound[partition] = target
+        self._recount_until[partition] = max(first, self._recount_until.get(partition, 0))
         metrics.RECOUNTING.set(len(self._recount_until))
         metrics.RECOUNTS.inc()
         log.error(
-            "partition %d: redis holds its counts up to offset %d, Kafka's group committed "
-            "up to %d: recounting offsets %d to %d from the raw topic",
+            "partition %d: redis holds its counts up to offset %d, the checkpoint starts at "
+            "%d (Kafka's group committed %s): recounting from offset %d",
             partition,
             since.offset,
-            committed - 1,
+            first,
+            committed,
             target,
-            committed - 1,
         )
         seeker.rewind(partition, target)
         raise _Rewind(partition)
+
+    def forget(self, partitions: list[int]) -> None:
+        """``partitions`` were revoked, lost or assigned: what this replica knew of them
+        may be stale (another replica counts them meanwhile)."""
+        for partition in partitions:
+            self._known.pop(partition, None)
+            self._lacking.pop(partition, None)
+            self._rewound.pop(partition, None)
+            self._recount_until.pop(partition, None)
+        metrics.RECOUNTING.set(len(self._recount_until))
 
     def _recounted(self, partition: int, progress: Progress) -> None:
         until = self._recount_until.get(partition)

@@ -99,10 +99,12 @@ def tally(records: Iterable[Taken], since: Progress, *, window_ms: int, grace_ms
         if window is None:
             window = counts[start] = {}
         window[key] = window.get(key, 0) + 1
-    decoded = {
-        start: {key.decode("utf-8", "replace"): n for key, n in window.items()}
-        for start, window in counts.items()
-    }
+    decoded: dict[int, dict[str, int]] = {}
+    for start, window in counts.items():
+        names = decoded[start] = {}
+        for key, n in window.items():
+            name = key.decode("utf-8", "replace")  # two bad keys may decode alike: add
+            names[name] = names.get(name, 0) + n
     return Tally(decoded, late, replayed, Progress(offset, clock), closed, first_time)
 
 
@@ -110,10 +112,16 @@ def lacking(
     since: Progress, first_time_ms: int, *, window_ms: int, grace_ms: int
 ) -> tuple[int, int]:
     """The windows that lack records when a partition counted on from ``since`` without
-    the records after it (none counted yet, or a retention cut): ``(from, till)``, every
-    window overlapping it. From the end of the newest window the partition had closed
-    (those are final and whole) to the end of the window of the first record counted."""
+    the records after it (none counted yet, or records deleted by retention):
+    ``(from, till)``, every window overlapping it.
+
+    From the end of the newest window the partition had closed (those are final and
+    whole) to the end of the window of the first record counted, plus ``grace_ms``: a
+    deleted record may be up to the grace newer than the first one kept (records reach a
+    partition out of order by at most the grace). Pass 0 when nothing was deleted (a
+    stream's very first record has nothing before it).
+    """
     return (
         closed_end(since.time_ms, window_ms, grace_ms),
-        window_start(first_time_ms, window_ms) + window_ms,
+        window_start(first_time_ms + grace_ms, window_ms) + window_ms,
     )

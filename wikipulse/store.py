@@ -42,6 +42,10 @@ from redis.client import PubSub
 from wikipulse.unusual import Rule, Unusual, find_unusual
 
 WRITE_WINDOWS = (Path(__file__).parent / "write_windows.lua").read_text()
+_RAISE = """
+local stored = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) > stored then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+"""
 #: The window length readers assume while no processor has recorded one (its default).
 DEFAULT_WINDOW_MS = 30_000
 
@@ -233,6 +237,7 @@ class WindowStore:
         self.client = client
         self.keys = keys
         self._script = client.register_script(WRITE_WINDOWS)
+        self._raise = client.register_script(_RAISE)
         self._summaries: OrderedDict[int, WindowSummary] = OrderedDict()
         self._counts: OrderedDict[int, dict[str, int]] = OrderedDict()
         self._lock = threading.Lock()
@@ -324,6 +329,18 @@ class WindowStore:
         if offset is None:
             return Progress()
         return Progress(int(offset), int(time_ms) if time_ms else None)
+
+    def dead_letters_until(self, partition: int, source: str = "") -> int:
+        """The offset below which every invalid record of ``partition`` has its dead letter
+        in Kafka, as a recount recorded it (-1: none recorded). Kafka's committed offset
+        says the same until a recount commits below it."""
+        found = self.client.hget(self.keys.source(source).progress, f"{partition}:dead_letters")
+        return int(cast(bytes, found)) if found is not None else -1
+
+    def raise_dead_letters_until(self, partition: int, offset: int, source: str = "") -> None:
+        """Record `dead_letters_until` (it only ever grows)."""
+        field = f"{partition}:dead_letters"
+        self._raise(keys=[self.keys.source(source).progress], args=[field, offset])
 
     def open_windows(self, partition: int, source: str = "") -> set[int]:
         """The starts of the windows ``partition`` has counts in that are not final yet."""

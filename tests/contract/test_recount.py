@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import redis
 from prometheus_client import REGISTRY
+from quixstreams.sinks import SinkBackpressureError
 
 from tests.support.inprocess import DLQ, InProcessPipeline, OfflineGroup
 from tests.support.names import Names
@@ -240,3 +241,144 @@ def test_state_waiting_for_completion_never_expires(start, redis_url):
     close_all(pipe, 12)
     window = pipe.store.keys.window(11 * W)
     assert 0 < client.ttl(window) <= 3600
+
+
+# -- found by review (each was reproduced against the first version of the recount) ------
+
+
+def test_redis_going_back_again_during_a_recount_is_recounted_from_the_older_point(
+    start, redis_url
+):
+    pipe = start()
+    client = redis.Redis.from_url(redis_url)
+    fed = stream(pipe, 10, 10)
+    pipe.commit_as_quix()
+    oldest = snapshot(client, pipe.prefix)
+    fed += stream(pipe, 11, 11)
+    pipe.commit_as_quix()
+    older = snapshot(client, pipe.prefix)
+    fed += stream(pipe, 12, 12)
+    pipe.commit_as_quix()
+    restore(client, pipe.prefix, older)
+    fed += stream(pipe, 13, 13)
+    for _ in range(4):  # refused, then sought back: Redis goes back further meanwhile
+        try:
+            pipe.commit()
+            break
+        except SinkBackpressureError:
+            if pipe.rewinds:
+                restore(client, pipe.prefix, oldest)
+            pipe.read_again()
+    pipe.commit_as_quix()
+    close_all(pipe, 14)
+    counts, complete, _ = published(pipe)
+    assert counts == fed and complete == [W * n for n in range(11, 14)]
+
+
+def test_a_partition_that_comes_back_after_others_counted_it_reads_redis_afresh(start, redis_url):
+    """Replica A knew the progress it wrote; B counted on; Redis went back to exactly
+    what A knew; the partition came back to A: its fence alone would have passed."""
+    a = start()
+    client = redis.Redis.from_url(redis_url)
+    fed = stream(a, 10, 11)
+    a.commit_as_quix()
+    older = snapshot(client, a.prefix)
+    b = start()
+    b._log = a._log  # the same raw topic
+    fed += stream(b, 12, 12)
+    b.commit_as_quix()
+    restore(client, a.prefix, older)
+    a._offsets.clear()  # the partitions come back to A: it reads from the committed offsets
+    fed += stream(a, 13, 13)
+    a.commit_as_quix()
+    close_all(a, 14)
+    counts, complete, _ = published(a)
+    assert counts == fed and complete == [W * n for n in range(11, 14)]
+
+
+def test_retention_overtaking_a_running_replica_makes_the_windows_partial(start):
+    pipe = start()
+    fed = stream(pipe, 10, 10)
+    pipe.commit_as_quix()
+    log = pipe._log[0]
+    for i in range(2):  # two window-11 events, deleted before the replica reads them
+        log.append((b"{}", EN, 11 * W + 100 + i, [("wp-kind", b"event"), ("wp-event-id", b"x")]))
+        fed[11 * W, EN.decode()] += 1
+    pipe.group.low[0] = pipe._offsets[0] = len(log)  # the consumer resets to the log start
+    uncountable = metric("wikipulse_processor_uncountable_offsets_total")
+    fed += stream(pipe, 11, 11)
+    close_all(pipe, 12)
+    _, complete, partial = published(pipe)
+    assert 11 * W in partial and 11 * W not in complete
+    assert metric("wikipulse_processor_uncountable_offsets_total") == uncountable + 2
+
+
+def test_a_cut_s_partial_mark_covers_deleted_records_up_to_the_grace_newer(start, redis_url):
+    """Records reach a partition out of order by up to the grace: a deleted record may be
+    newer than the first one kept."""
+    pipe = start()
+    client = redis.Redis.from_url(redis_url)
+    stream(pipe, 10, 10)
+    pipe.commit_as_quix()
+    older = snapshot(client, pipe.prefix)
+    cut = dict(pipe.group.committed)
+    pipe.event(EN, "deleted-12", 12 * W + 2_000, 0)
+    pipe.event(EN, "kept-11", 11 * W + 29_000, 0)  # 3 s older than the one before it
+    pipe.event(DE, "d11", 11 * W + 1_000, 1)
+    pipe.event(EN, "e12", 12 * W + 4_000, 0)
+    pipe.event(DE, "d12", 12 * W + 4_000, 1)
+    pipe.commit_as_quix()
+    restore(client, pipe.prefix, older)
+    pipe.group.low[0] = cut[0] + 1  # the window-12 record is gone
+    stream(pipe, 13, 13)
+    close_all(pipe, 14)
+    _, complete, partial = published(pipe)
+    assert 12 * W in partial and 12 * W not in complete
+
+
+def test_a_partition_whose_first_records_were_never_counted_marks_its_first_window(start):
+    """Its first write held dead letters only: progress, but no clock."""
+    a = start()
+    for partition in (0, 1):
+        a.feed(b"\xff not json", b"junk", 10 * W + 500, None, partition)
+    a.commit_as_quix()
+    b = start()  # a restart
+    b._log = a._log
+    stream(b, 10, 11)
+    close_all(b, 12)
+    _, complete, partial = published(b)
+    assert partial == [10 * W] and complete == [11 * W]
+
+
+def test_dead_letters_are_not_written_again_after_a_recount_committed_part_way(start, redis_url):
+    a = start()
+    client = redis.Redis.from_url(redis_url)
+    stream(a, 10, 10)
+    dead_at = a._offsets[0]
+    a.feed(b"\xff not json", b"\x00unkeyed", 10 * W + 2_000)
+    stream(a, 11, 11)
+    a.commit_as_quix()
+    for key in client.scan_iter(f"{a.prefix}*"):
+        client.delete(key)
+    stream(a, 12, 12)
+    for _ in range(3):  # refused, then sought back to the log start
+        try:
+            a.commit()
+        except SinkBackpressureError:
+            if a.rewinds:
+                break
+            a.read_again()
+    a._checkpoint.clear()
+    a.rewinds.clear()
+    a._offsets.clear()
+    for offset in range(dead_at):  # the recount's first checkpoint ends before the letter
+        a._deliver(0, offset, a._log[0][offset])
+    a.commit()
+    assert a.group.committed[0] == dead_at  # Kafka's offset went back
+    b = start()  # the partition moves (or the replica restarts)
+    b._log = a._log
+    b._checkpoint = {0: dead_at}
+    b.read_again()
+    b.commit_as_quix()
+    letters = [r.value for p in (a, b) for r in p.produced if r.topic == DLQ]
+    assert letters == [b"\xff not json"]

@@ -189,6 +189,7 @@ def test_invalid_records_go_to_the_dead_letter_topic_byte_for_byte_with_a_reason
     pipeline.feed(b"\xff not json", b"\x00unkeyed", 1_000)
     pipeline.feed(b'{"server_name": 7}', b"\x00unkeyed", 1_000)
     heartbeat(pipeline, 35_000)
+    pipeline.commit()  # dead letters are written with the checkpoint
     dead = [r for r in pipeline.produced if r.topic == DLQ]
     assert [r.value for r in dead] == [b"\xff not json", b'{"server_name": 7}']
     assert all(dict(r.headers)[Header.REASON] for r in dead)

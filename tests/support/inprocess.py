@@ -65,13 +65,24 @@ class Produced:
 
 
 class _CapturingProducer:
+    """Quix's transactional producer as far as the pipeline sees it: what a checkpoint
+    produces counts once the checkpoint commits, and is gone when it is aborted."""
+
     def __init__(self) -> None:
         self.records: list[Produced] = []
+        self.open: list[Produced] = []
 
     def produce_row(self, row: Any, topic: Topic, key: Any = None, **kwargs: Any) -> None:
         timestamp = kwargs.get("timestamp") or row.timestamp
         headers = list(row.headers or [])
-        self.records.append(Produced(topic.name, key or row.key, row.value, timestamp, headers))
+        self.open.append(Produced(topic.name, key or row.key, row.value, timestamp, headers))
+
+    def commit(self) -> None:
+        self.records += self.open
+        self.open.clear()
+
+    def abort(self) -> None:
+        self.open.clear()
 
 
 @dataclass
@@ -200,7 +211,12 @@ class InProcessPipeline:
     def commit(self) -> None:
         """A Quix checkpoint: flush the sink (the Redis write), then commit the offsets
         read. Raises `SinkBackpressureError` like the sink; then `read_again`."""
-        self.sink.flush()
+        try:
+            self.sink.flush()
+        except Exception:
+            self._producer.abort()
+            raise
+        self._producer.commit()
         for partition, offset in self._offsets.items():
             self.group.committed[partition] = offset
         self._checkpoint.clear()
