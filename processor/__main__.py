@@ -17,6 +17,7 @@ from quixstreams.models.topics.exceptions import TopicNotFoundError
 from processor.app import RecordedMismatch, build_app
 from processor.metrics import RESTARTS_IN_A_ROW
 from processor.settings import ProcessorSettings
+from processor.sink import UnsafeRedis
 from wikipulse.kafka import startup_failure
 from wikipulse.observability import serve_metrics, setup_logging
 
@@ -51,6 +52,8 @@ def main() -> None:
     healthy.start()
     try:
         app.run()  # handles SIGTERM/SIGINT: finishes the checkpoint, exits
+    except UnsafeRedis as exc:  # a configuration problem: starting over cannot help
+        sys.exit(f"wikipulse-processor: {exc}")
     except PartitionAssignmentError as exc:
         # a start-up race (a just-created topic still electing its leader),
         # not a fault: one line, no stack trace

@@ -124,11 +124,20 @@ def _check_recorded(settings: ProcessorSettings, source: str, partitions: int) -
     store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix)
     try:
         recorded = store.recorded_source()
+        found = store.recorded()
+        store_window = found[0] if found else None
     except Exception as exc:  # Redis not up yet: the sink backs off until it is
         log.warning("could not read what the processor recorded in Redis: %s", exc)
         return
     finally:
         store.close()
+    recorded_window, deployment = store_window, settings.redis_key_prefix
+    if recorded_window is not None and recorded_window != settings.window_ms:
+        raise RecordedMismatch(
+            f"the windows in Redis ({deployment!r}) are {recorded_window} ms "
+            f"long, WINDOW_SECONDS asks for {settings.window_ms} ms: one index would mix "
+            "both; count into a new prefix (wikipulse rebuild --prefix NEW --window-seconds N)"
+        )
     if recorded is None:
         return
     old_source, old_partitions = recorded

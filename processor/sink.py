@@ -24,6 +24,7 @@ the windows they belong to are published partial, never complete.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, Protocol
 
@@ -61,6 +62,10 @@ class Durability:
     NONE = "none"  # neither: a lost write is recounted from the raw topic
 
 
+class UnsafeRedis(Exception):
+    """A Redis the windows cannot be kept in (it evicts any key)."""
+
+
 class _Rewind(Exception):
     """A partition was sought back to be counted again: this checkpoint is void."""
 
@@ -96,6 +101,7 @@ class RedisWindowSink(BaseSink):
         self._retry_after = backpressure_seconds
         self._store: WindowStore | None = None
         self.durability = Durability.NONE
+        self._server_checked = False
         self._pending: dict[int, list[Taken]] = {}
         #: each partition's progress as this replica last read or wrote it
         self._known: dict[int, Progress] = {}
@@ -119,10 +125,25 @@ class RedisWindowSink(BaseSink):
     def setup(self) -> None:
         self._store = WindowStore.connect(self._url, self._prefix)
         try:
-            self.durability = _durability(self._store.client)
-        except redis.RedisError as exc:  # the first flush will back off until it is up
+            self._check_server()
+        except redis.ConnectionError as exc:  # the first flush will back off until it is up
             log.warning("redis not reachable yet: %s", type(exc).__name__)
-            return
+
+    def _check_server(self) -> None:
+        """What this Redis offers to make a write durable, and that it never evicts the
+        working state (an evicted open or final set would publish a window short)."""
+        client = self.store.client
+        self.durability = _durability(client)
+        self._server_checked = True
+        try:
+            policy = str(client.config_get("maxmemory-policy").get("maxmemory-policy", ""))
+        except redis.ResponseError:  # CONFIG disabled (managed Redis): the docs say why
+            policy = ""
+        if policy.startswith("allkeys-"):
+            raise UnsafeRedis(
+                f"redis evicts any key (maxmemory-policy {policy}): the windows' working "
+                "state must never be evicted; use noeviction or a volatile-* policy"
+            )
         if self.durability == Durability.NONE:
             log.warning(
                 "redis neither fsyncs every write (appendfsync always) nor has WAITAOF: a "
@@ -170,6 +191,9 @@ class RedisWindowSink(BaseSink):
         self._dead_lettered.clear()
 
     def flush(self) -> None:
+        if not self._server_checked and self._pending:
+            with contextlib.suppress(redis.ConnectionError):  # the writes below back off
+                self._check_server()
         pending, self._pending = self._pending, {}
         dead_lettered, self._dead_lettered = self._dead_lettered, {}
         wrote = False

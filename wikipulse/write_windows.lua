@@ -96,8 +96,8 @@ local ready = redis.call('ZRANGEBYSCORE', pending_key, '-inf', int(min_closed - 
 for _, start in ipairs(ready) do
   local s = tonumber(start)
   local final, window = b.keys.final .. start, b.keys.window .. start
-  if redis.call('ZSCORE', complete_key, start) then
-    redis.call('DEL', final)
+  if redis.call('ZSCORE', complete_key, start) or redis.call('EXISTS', final) == 0 then
+    redis.call('DEL', final)  -- published complete before (another source), or nothing
   else
     local lacking = false
     for j = 2, #marks, 2 do

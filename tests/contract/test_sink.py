@@ -12,7 +12,7 @@ import redis
 from quixstreams.sinks import SinkBackpressureError
 
 from processor.records import Verdict
-from processor.sink import RedisWindowSink
+from processor.sink import RedisWindowSink, UnsafeRedis
 from tests.support.names import Names
 from wikipulse.events import HEARTBEAT_KEY
 from wikipulse.store import KeyLayout, Progress, WindowStore
@@ -119,3 +119,16 @@ def test_records_taken_again_after_quix_went_back_replace_the_ones_taken_before(
     sink.flush()
     board = store.leaderboard(S0, 10)
     assert board is not None and board.rows == [("en.wikipedia.org", 9)]
+
+
+def test_a_redis_that_may_evict_any_key_is_refused(redis_url):
+    """An evicted open or final set would publish a window short, as complete."""
+    client = redis.Redis.from_url(redis_url)
+    before = client.config_get("maxmemory-policy")["maxmemory-policy"]
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    try:
+        with pytest.raises(UnsafeRedis, match="allkeys-lru"):
+            sink_for(redis_url, Names.fresh().prefix)
+    finally:
+        client.config_set("maxmemory-policy", before)
+    sink_for(redis_url, Names.fresh().prefix)  # noeviction: fine
