@@ -9,9 +9,11 @@ would meet them, with the replay profile as the stream:
    independent count of what the replay server served to the producer;
 2. one processor container SIGKILLed: no window missing, every one still exact;
 3. scaled 3 -> 1 -> 3: still exact, still no gap;
-4. ``down`` then ``up`` with the volumes kept: the windows finalized before are
+4. Redis's volume removed and Redis started afresh: the processors count every window
+   again from Kafka, exactly;
+5. ``down`` then ``up`` with the volumes kept: the windows finalized before are
    unchanged and new ones arrive within a minute;
-5. ``down -v``: no container, network or volume of the project is left.
+6. ``down -v``: no container, network or volume of the project is left.
 
 Figures (build time, time from ``up`` to the first complete window, windows checked)
 are printed and written to ``artifacts/docker/compose-e2e.json``.
@@ -242,7 +244,42 @@ def test_4_processors_start_together_without_a_failure(stack: Stack) -> None:
         assert docker("inspect", "--format", "{{.RestartCount}}", container) == "0"
 
 
-def test_5_down_and_up_keeps_finalized_windows_and_counting_resumes(stack: Stack) -> None:
+def test_5_a_wiped_redis_is_counted_again_from_kafka(stack: Stack) -> None:
+    """Redis's volume removed and Redis started afresh while the processors run: they
+    find Kafka's group ahead of an empty Redis and count the raw topic again."""
+    before = complete_windows(stack)
+    stack.compose("stop", "--timeout", "10", "redis")
+    stack.compose("rm", "-f", "redis")
+    label = f"label=com.docker.compose.project={stack.project}"
+    (volume,) = docker(
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        label,
+        "--filter",
+        "label=com.docker.compose.volume=redis-data",
+    ).split()
+    docker("volume", "rm", volume)
+    began = time.monotonic()
+    stack.compose("up", "-d", "--wait", "--wait-timeout", "120", "redis")
+    assert complete_windows(stack) == {}  # nothing left: a new, empty Redis
+    wait_for(
+        lambda: set(before) <= set(complete_windows(stack)),
+        300,
+        lambda: f"the windows before the wipe again\n{stack.logs('processor')[-4000:]}",
+        interval=1.0,
+    )
+    stack.figures["seconds_from_redis_wipe_to_every_window_again"] = round(
+        time.monotonic() - began, 1
+    )
+    after = complete_windows(stack)
+    assert {w: after[w] for w in before} == before
+    stack.figures["windows_checked_after_redis_wipe"] = assert_exact_and_gapless(stack)
+    assert "recounting" in stack.logs("processor")
+
+
+def test_6_down_and_up_keeps_finalized_windows_and_counting_resumes(stack: Stack) -> None:
     before = complete_windows(stack)
     stack.compose("down", "--timeout", "30")
     began = time.monotonic()
@@ -255,7 +292,7 @@ def test_5_down_and_up_keeps_finalized_windows_and_counting_resumes(stack: Stack
     assert {w: after.get(w) for w in before} == before
 
 
-def test_6_the_replay_server_stops_on_sigterm_at_once(stack: Stack) -> None:
+def test_7_the_replay_server_stops_on_sigterm_at_once(stack: Stack) -> None:
     (replay,) = stack.containers("replay")
     began = time.monotonic()
     stack.compose("stop", "--timeout", "20", "replay")
@@ -263,7 +300,7 @@ def test_6_the_replay_server_stops_on_sigterm_at_once(stack: Stack) -> None:
     assert docker("inspect", "--format", "{{.State.ExitCode}}", replay) == "0"  # not SIGKILL
 
 
-def test_7_down_v_leaves_nothing_behind(stack: Stack) -> None:
+def test_8_down_v_leaves_nothing_behind(stack: Stack) -> None:
     stack.compose("down", "-v", "--timeout", "30")
     label = f"label=com.docker.compose.project={stack.project}"
     assert docker("ps", "-aq", "--filter", label) == ""
