@@ -14,7 +14,6 @@ from pathlib import Path
 import orjson
 import redis
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from benchmarks.data import heartbeat_times
 from benchmarks.procstat import usage
@@ -242,11 +241,6 @@ def verify(redis_url: str, prefix: str, expected: dict[int, dict[str, int]]) -> 
         }
         wrong += got != counts
     return wrong
-
-
-def topic_size(kafka: str, topic: str) -> int:
-    admin = AdminClient({"bootstrap.servers": kafka})
-    return len(admin.list_topics(topic).topics[topic].partitions)
 
 
 def run_bytewax(kafka: str, redis_url: str, topic: str, n: int, workdir: Path) -> Result | str:
