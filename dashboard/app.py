@@ -93,7 +93,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     # stream holds an asyncio connection, for its pub/sub subscription.
     store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix, timeout=5)
     announcements = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-    channel = store.keys.complete
+    channel = store.channel
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -390,11 +390,16 @@ class WindowStore:
         members = cast(list[bytes], self.client.zrange(self.keys.partial, -limit, -1))
         return [int(m) for m in members]
 
+    @property
+    def channel(self) -> str:
+        """The pub/sub channel that announces complete windows (for async readers)."""
+        return self.keys.complete
+
     def subscribe(self) -> PubSub:
         """A pub/sub connection subscribed to the announcements of complete windows
         (each message's data is the window's start)."""
         pubsub: PubSub = self.client.pubsub()  # type: ignore[no-untyped-call]
-        pubsub.subscribe(self.keys.complete)
+        pubsub.subscribe(self.channel)
         return pubsub
 
     def windows(self, limit: int) -> list[WindowSummary]:
