@@ -10,6 +10,7 @@ from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models import TopicConfig
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
+from processor.records import FutureSkew
 from processor.settings import ProcessorSettings
 from processor.sink import RedisWindowSink
 from processor.windows import count_windows
@@ -43,6 +44,7 @@ def build_app(settings: ProcessorSettings) -> Application:
 
 
 def _build_app(settings: ProcessorSettings) -> Application:
+    FutureSkew.seconds = settings.max_future_skew_seconds  # what `classify` believes
     partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
     # ours first: `ensure_topic` waits until the broker lists it, which Quix does not
     ensure_topic(settings, settings.dlq_topic, partitions)
