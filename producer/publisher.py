@@ -34,6 +34,7 @@ from producer.settings import ProducerSettings
 from producer.sse import SseEvent
 from wikipulse.events import (
     FUTURE_REASON,
+    PARTITIONER,
     UNKEYED_KEY,
     Canary,
     Event,
@@ -161,6 +162,7 @@ class Publisher:
                 **settings.client_config(),
                 "enable.idempotence": True,
                 "acks": "all",
+                "partitioner": PARTITIONER,  # the partition Quix and Java pick for a key
                 "linger.ms": 20,
                 "compression.type": "lz4",
                 "message.max.bytes": MAX_MESSAGE_BYTES,

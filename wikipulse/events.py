@@ -34,6 +34,11 @@ import orjson
 HEARTBEAT_KEY: Final = "\x00heartbeat"
 #: Kafka key of records whose payload has no usable ``server_name``.
 UNKEYED_KEY: Final = "\x00unkeyed"
+#: librdkafka's ``partitioner`` for every writer of the raw topic: Java's murmur2 (null
+#: keys at random), the hash Quix Streams' producer uses too. With librdkafka's default
+#: (CRC32) a wiki re-keyed by the processor would land in another partition than the
+#: producer's records of it, and be counted in two partitions (issue #25, hole 2).
+PARTITIONER: Final = "murmur2_random"
 
 #: Longest server name accepted (a DNS name has at most 253 characters).
 MAX_SERVER_NAME = 253
