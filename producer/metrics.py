@@ -1,6 +1,13 @@
-"""Producer counters, on /metrics and in the periodic log line."""
+"""Producer counters, on /metrics and in the periodic log line.
+
+The hot path counts in plain ints (`Tally`) and adds them to the Prometheus counters
+once per chunk read: ``RECEIVED.labels(kind).inc()`` per event cost several µs (a label
+lookup and a lock each), a tenth of the producer's whole budget per event.
+"""
 
 from __future__ import annotations
+
+from collections import Counter as Counts
 
 from prometheus_client import Counter, Gauge
 
@@ -18,3 +25,17 @@ IN_FLIGHT = Gauge("wikipulse_producer_in_flight", "events sent and not yet ackno
 NEWEST_EVENT_TIME = Gauge(
     "wikipulse_producer_newest_event_time_seconds", "event time of the newest event read"
 )
+
+
+class Tally:
+    """Counts kept as plain ints by one thread, added to the counters by `flush`."""
+
+    def __init__(self) -> None:
+        self.received: Counts[str] = Counts()  # RECEIVED by kind
+
+    def flush(self) -> None:
+        """Add what was counted since the last flush (call from the counting thread)."""
+        if self.received:
+            counted, self.received = self.received, Counts()
+            for kind, n in counted.items():
+                RECEIVED.labels(kind).inc(n)
