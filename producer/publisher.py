@@ -125,6 +125,14 @@ class EventClock:
             return self._newest_ms + int(ahead * 1000)
 
 
+def heartbeat_time(last_ms: int, clock_ms: int, wall_ms: int, max_future_skew_s: float) -> int:
+    """The next heartbeat's timestamp: the clock's, never behind the last one, and never
+    past what the processor believes (`wikipulse.events.latest_believable_ms`): the clock
+    may run up to ``HEARTBEAT_MAX_AHEAD_SECONDS`` past an event dated just within the
+    skew, and a heartbeat beyond it would be dead-lettered instead of moving time."""
+    return max(last_ms, min(clock_ms, latest_believable_ms(wall_ms, max_future_skew_s)))
+
+
 def tail_depth(settings: ProducerSettings) -> int:
     """Records read from each partition's tail on start and after a failed delivery: past
     every event that can be in flight, plus the heartbeats written meanwhile."""
@@ -375,7 +383,10 @@ class Publisher:
             now_ms = self.clock.now_ms()
             if now_ms is None:
                 continue
-            last_ts = max(last_ts, now_ms)
+            wall_ms = int(time.time() * 1000)
+            last_ts = heartbeat_time(
+                last_ts, now_ms, wall_ms, self.settings.max_future_skew_seconds
+            )
             try:
                 for partition in range(self.partitions):
                     self._producer.produce(self.topic, **heartbeat_record(partition, last_ts))

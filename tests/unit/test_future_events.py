@@ -111,3 +111,18 @@ def test_classify_does_not_trust_a_hinted_timestamp_far_in_the_future():
     assert hb[VERDICT] == Verdict.INVALID
     assert classify(b"", HEARTBEAT_KEY.encode(), now_ms, beat)[VERDICT] == Verdict.HEARTBEAT
     assert classify(b"{}", b"de.wikipedia.org", now_ms + 1000, event)[VERDICT] == Verdict.EVENT
+
+
+def test_heartbeats_never_claim_a_time_the_processor_would_not_believe():
+    from producer.publisher import heartbeat_time
+
+    wall = 1_781_970_588_000
+    assert heartbeat_time(0, wall + 1000, wall, 60) == wall + 1000  # the clock's
+    # an event dated 59 s ahead, and the clock 5 s past it: capped at wall + skew
+    assert heartbeat_time(0, wall + 64_000, wall, 60) == wall + 60_000
+    assert heartbeat_time(wall + 2000, wall + 1000, wall, 60) == wall + 2000  # never back
+    beat = [(Header.KIND, Kind.HEARTBEAT)]
+    capped = heartbeat_time(0, wall + 64_000, wall, 60)
+    assert classify(b"", HEARTBEAT_KEY.encode(), capped, beat, now_ms=wall)[VERDICT] == (
+        Verdict.HEARTBEAT
+    )
