@@ -83,13 +83,14 @@ def main() -> None:
         extra: list[Result] = []
         if "producer" not in args.skip:
             console.print("producer …")
-            produced, baseline = run_producer(
+            producer_results = run_producer(
                 services.kafka,
                 f"bench.producer.{uuid.uuid4().hex[:8]}",
                 args.producer_events,
                 workdir,
             )
-            extra += [produced, baseline]
+            extra += producer_results
+            produced, baseline = producer_results[0], producer_results[-1]
             report["producer_vs_baseline"] = round(
                 produced.events_per_second / baseline.events_per_second, 3
             )

@@ -21,7 +21,7 @@ from confluent_kafka import Producer
 
 from devtools.recordings import DATA, load_events
 from devtools.shapes import recorded_shares
-from wikipulse.events import Header, Kind, heartbeat_record
+from wikipulse.events import PARTITIONER, Header, Kind, heartbeat_record
 
 
 def start_ms(hours: float) -> int:
@@ -141,6 +141,7 @@ def preload(
         {
             "bootstrap.servers": kafka,
             "enable.idempotence": True,
+            "partitioner": PARTITIONER,  # as the producer: a key's partition as Quix's
             "linger.ms": 50,
             "batch.size": 1_000_000,
             "compression.type": "lz4",

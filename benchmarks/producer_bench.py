@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime
@@ -16,18 +17,28 @@ from benchmarks.catchup import Result, spawn
 from benchmarks.data import DATA
 from benchmarks.procstat import usage
 from devtools.recordings import load_events, restamp
-from devtools.replay import frame
+from devtools.replay import frame, resume_offset
 from devtools.servers import free_port
 
 
 class FastSseServer:
-    """Sends a prebuilt SSE body in one go to each fresh client; resuming clients get silence."""
+    """Sends prebuilt SSE frames as fast as a socket can, with one disconnect and resume.
 
-    def __init__(self, body: bytes) -> None:
-        self.body = body
+    The baseline (``?baseline=1``) gets every frame in one go. The producer's first
+    connection gets the frames up to ``cut``, then the server closes it, as Wikimedia
+    does every 15 minutes; the producer's reconnect with ``Last-Event-ID`` gets the rest,
+    starting ``repeats`` frames before that id (a resume by timestamp repeats some, as
+    Wikimedia's does), and then silence: the stream is quiet.
+    """
+
+    def __init__(self, frames: list[bytes], cut: int, repeats: int = 20) -> None:
+        self.frames = frames
+        self.cut = cut
+        self.repeats = repeats
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.served_at: list[float] = []
+        #: when each producer connection began to be served, and its first offset
+        self.served: list[tuple[float, int]] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -42,22 +53,31 @@ class FastSseServer:
         conn.sendall(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
         )
-        if re.search(rb"(?i)^last-event-id:", request, re.M):
-            time.sleep(3600)  # a resuming producer: the stream is quiet now
-        self.served_at.append(time.monotonic())
-        conn.sendall(self.body)
-        conn.close()
+        if b"baseline=1" in request.split(b"\r\n", 1)[0]:
+            conn.sendall(b"".join(self.frames))
+            conn.close()
+            return
+        resumed = re.search(rb"(?im)^last-event-id:\s*(.+?)\r$", request)
+        if resumed is None:
+            self.served.append((time.monotonic(), 0))
+            conn.sendall(b"".join(self.frames[: self.cut]))
+            conn.close()
+            return
+        first = max(0, resume_offset(resumed.group(1).decode()) - self.repeats)
+        self.served.append((time.monotonic(), first))
+        conn.sendall(b"".join(self.frames[first:]))
+        time.sleep(3600)  # quiet now
 
 
-def body(count: int) -> bytes:
-    """``count`` recorded events, each pass over the recording with fresh ``meta.id``s:
-    the producer drops an event whose id it wrote already as a copy."""
+def frames(count: int) -> list[bytes]:
+    """``count`` recorded events as SSE frames, each pass over the recording with fresh
+    ``meta.id``s: the producer drops an event whose id it wrote already as a copy."""
     recorded = load_events(DATA / "recentchange-2026-06-20.sse")
     start = datetime.now(UTC)
-    return b"".join(
+    return [
         frame(i, restamp(recorded[i % len(recorded)], start, cycle=i // len(recorded)))
         for i in range(count)
-    )
+    ]
 
 
 def baseline(url: str, count: int) -> Result:
@@ -80,10 +100,13 @@ def baseline(url: str, count: int) -> Result:
     )
 
 
-def run_producer(kafka: str, topic: str, count: int, workdir: Path) -> tuple[Result, Result]:
-    server = FastSseServer(body(count))
+def run_producer(kafka: str, topic: str, count: int, workdir: Path) -> list[Result]:
+    """The producer over ``count`` events with a disconnect and resume in the middle:
+    results for the whole run, before the resume, after it, and the baseline."""
+    cut = count * 2 // 5
+    server = FastSseServer(frames(count), cut)
     url = f"http://127.0.0.1:{server.port}/v2/stream/recentchange"
-    base = baseline(url, count)
+    base = baseline(url + "?baseline=1", count)
     port = free_port()
     env = {
         **os.environ,
@@ -96,27 +119,56 @@ def run_producer(kafka: str, topic: str, count: int, workdir: Path) -> tuple[Res
     }
     proc = spawn("producer", env, workdir / "producer.log")
     try:
-        while len(server.served_at) < 2:  # the baseline was the first client
+        while not server.served:
             if proc.poll() is not None:
                 raise RuntimeError("producer exited")
-            time.sleep(0.01)
-        start, cpu0 = server.served_at[-1], usage(proc.pid).cpu_seconds
+            time.sleep(0.05)
+        start, cpu0 = server.served[0][0], usage(proc.pid).cpu_seconds
+        while published(port) < cut:
+            time.sleep(0.05)
+        cut_at, cpu_cut = time.monotonic(), usage(proc.pid).cpu_seconds
+        while len(server.served) < 2:
+            time.sleep(0.05)
+        resumed_at = server.served[1][0]
         while published(port) < count:
-            time.sleep(0.02)
-        seconds = time.monotonic() - start
-        end = usage(proc.pid)
+            time.sleep(0.05)
+        end_at, end = time.monotonic(), usage(proc.pid)
     finally:
         proc.terminate()
-        proc.wait(30)
-    ours = Result(
-        "wikipulse producer",
-        count,
-        seconds,
-        end.cpu_seconds - cpu0,
-        end.peak_rss_kib / 1024,
-        note="parse, key, stamp, headers; idempotent, acks=all",
-    )
-    return ours, base
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    rss = end.peak_rss_kib / 1024
+    note = "parse, key, stamp, headers; idempotent, acks=all"
+    return [
+        Result(
+            "wikipulse producer (whole run)",
+            count,
+            end_at - start,
+            end.cpu_seconds - cpu0,
+            rss,
+            note=f"{note}; one resume after {cut} events, incl. the reconnect pause",
+        ),
+        Result(
+            "  before the resume",
+            cut,
+            cut_at - start,
+            cpu_cut - cpu0,
+            rss,
+            note="first connection until every event of it acked",
+        ),
+        Result(
+            "  after the resume",
+            count - cut,
+            end_at - resumed_at,
+            end.cpu_seconds - cpu_cut,
+            rss,
+            note="from the resumed connection's start",
+        ),
+        base,
+    ]
 
 
 def published(port: int) -> int:
@@ -126,3 +178,26 @@ def published(port: int) -> int:
         return 0
     match = re.search(r"^wikipulse_producer_events_published_total (\S+)$", text, re.M)
     return int(float(match.group(1))) if match else 0
+
+
+def main() -> None:
+    """``python -m benchmarks.producer_bench [events]``: the producer part alone."""
+    import sys
+    import tempfile
+
+    from benchmarks.calibration import calibrate
+    from devtools.servers import provide
+
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    print(calibrate())
+    with provide(need=("kafka",)) as services, tempfile.TemporaryDirectory() as tmp:
+        topic = f"bench.producer.{time.monotonic_ns()}"
+        for result in run_producer(services.kafka, topic, count, Path(tmp)):
+            print(
+                f"{result.name:34} {result.events:>8} {result.events_per_second:>9.0f}/s "
+                f"{result.cpu_us_per_event:>7.1f} CPU µs/event"
+            )
+
+
+if __name__ == "__main__":
+    main()

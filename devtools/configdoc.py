@@ -15,6 +15,7 @@ from dashboard.settings import DashboardSettings
 from processor.settings import ProcessorSettings
 from producer.settings import ProducerSettings
 from wikipulse.settings import (
+    EventTimeSettings,
     KafkaSettings,
     RedisSettings,
     ServiceSettings,
@@ -25,6 +26,7 @@ from wikipulse.settings import (
 SHARED: list[tuple[str, type[BaseSettings]]] = [
     ("Every service", ServiceSettings),
     ("Kafka (producer, processor)", KafkaSettings),
+    ("Event time (producer, processor)", EventTimeSettings),
     ("Redis (processor, dashboard and CLI)", RedisSettings),
     ("Windows (processor)", WindowSettings),
     ("Unusual now (dashboard and CLI)", UnusualSettings),

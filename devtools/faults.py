@@ -12,7 +12,9 @@ class Fault:
 
     kind: ``disconnect`` after ``after`` events; ``truncate`` (half a frame, then close);
     ``stall`` (go silent for ``seconds``, then close); ``status`` (answer ``code`` with
-    an optional ``Retry-After`` and no stream).
+    an optional ``Retry-After`` and no stream); ``slow`` (answer 200, then send nothing
+    for ``seconds`` before streaming as usual, as a server still seeking the resume
+    point after an outage).
     """
 
     kind: str

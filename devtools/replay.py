@@ -307,6 +307,10 @@ def _handler_for(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
                 self._stream(offset, fault, connection)
 
         def _stream(self, offset: int, fault: Fault | None, connection: Connection) -> None:
+            if fault is not None and fault.kind == "slow":
+                connection.fault_at = time.monotonic()
+                server._closed.wait(fault.seconds)
+                fault = None  # then a connection like any other
             limit = fault.after if fault is not None else None  # events before the fault
             sent = 0
             idle_since = time.monotonic()

@@ -14,6 +14,7 @@ from quixstreams.models.topics.exceptions import TopicNotFoundError
 from quixstreams.processing import ProcessingContext
 
 from processor.pipeline import wire
+from processor.records import FutureSkew
 from processor.settings import ProcessorSettings
 from processor.sink import RedisWindowSink
 from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic, topic_id
@@ -47,6 +48,7 @@ def build_app(settings: ProcessorSettings) -> CountingApplication:
 
 
 def _build_app(settings: ProcessorSettings) -> CountingApplication:
+    FutureSkew.seconds = settings.max_future_skew_seconds  # what `classify` believes
     partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
     # ours first: `ensure_topic` waits until the broker lists it, which Quix does not
     ensure_topic(settings, settings.dlq_topic, partitions)

@@ -4,13 +4,29 @@ The producer's hints (key, timestamp, ``wp-*`` headers) make the common case che
 no JSON is decoded on the hot path. Records without hints — written by another tool,
 or by an older producer — are judged here with the same `wikipulse.events.parse`, so
 both paths reach the same verdict for the same payload.
+
+Neither path trusts a time far in the future (issue #25, hole 1): event time only
+moves forward, so one record dated a day ahead would make every later event late. A
+record dated more than ``MAX_FUTURE_SKEW_SECONDS`` past wall time is invalid, whoever
+wrote it and whatever its hints say.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any, Final
 
-from wikipulse.events import HEARTBEAT_KEY, Canary, Event, Header, Kind, parse
+from wikipulse.events import (
+    DEFAULT_MAX_FUTURE_SKEW_SECONDS,
+    HEARTBEAT_KEY,
+    Canary,
+    Event,
+    Header,
+    Kind,
+    future_problem,
+    latest_believable_ms,
+    parse,
+)
 
 _HEARTBEAT = HEARTBEAT_KEY.encode()
 
@@ -41,6 +57,13 @@ RAW: Final = 2
 REASON: Final = 3
 
 
+class FutureSkew:
+    """``MAX_FUTURE_SKEW_SECONDS`` as `classify` applies it; `processor.app` sets it from
+    the settings (Quix calls `classify` with the record alone)."""
+
+    seconds: float = DEFAULT_MAX_FUTURE_SKEW_SECONDS
+
+
 def header(headers: Any, name: str) -> bytes | None:
     if headers:
         for key, value in headers:
@@ -49,10 +72,21 @@ def header(headers: Any, name: str) -> bytes | None:
     return None
 
 
-def classify(value: Any, key: Any, timestamp: int, headers: Any) -> Record:
-    """Judge one raw record (Quix calls this with ``metadata=True``). Never raises."""
+def classify(
+    value: Any, key: Any, timestamp: int, headers: Any, now_ms: int | None = None
+) -> Record:
+    """Judge one raw record (Quix calls this with ``metadata=True``). Never raises.
+
+    ``now_ms`` is wall time (read from the clock when None; tests pass it).
+    """
     raw = value if isinstance(value, bytes) else b""
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
+    latest_ms = latest_believable_ms(now_ms, FutureSkew.seconds)
     kind = header(headers, Header.KIND)
+    if timestamp > latest_ms and kind in (Kind.EVENT, Kind.HEARTBEAT):
+        # a hint is no better than its timestamp: it would move the partition's clock
+        return Verdict.INVALID, now_ms, raw, future_problem(timestamp, latest_ms) or ""
     if kind is not None:
         if kind == Kind.EVENT and key:
             if header(headers, Header.EVENT_ID):  # the hot path: the body is not needed
@@ -68,7 +102,7 @@ def classify(value: Any, key: Any, timestamp: int, headers: Any) -> Record:
         return Verdict.INVALID, timestamp, raw, "empty record (no value)"
     if not isinstance(value, bytes):
         return Verdict.INVALID, timestamp, raw, "value is not bytes"
-    parsed = parse(value)
+    parsed = parse(value, latest_ms)
     if isinstance(parsed, Event):
         verdict = Verdict.EVENT if key == parsed.server_name.encode() else Verdict.REKEY
         return verdict, parsed.time_ms, raw, ""

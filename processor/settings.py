@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from wikipulse.settings import KafkaSettings, RedisSettings, ServiceSettings, WindowSettings
+from wikipulse.settings import (
+    EventTimeSettings,
+    KafkaSettings,
+    RedisSettings,
+    ServiceSettings,
+    WindowSettings,
+)
 
 
-class ProcessorSettings(ServiceSettings, KafkaSettings, RedisSettings, WindowSettings):
+class ProcessorSettings(
+    ServiceSettings, KafkaSettings, RedisSettings, WindowSettings, EventTimeSettings
+):
     consumer_group: str = Field("wikipulse-processor", description="shared by replicas")
     window_ttl_seconds: int = Field(
         7 * 24 * 3600, ge=60, description="how long windows stay in Redis"

@@ -33,12 +33,15 @@ from producer.resume import InFlight, Recovered, ResumePoint, bookkeeping_header
 from producer.settings import ProducerSettings
 from producer.sse import SseEvent
 from wikipulse.events import (
+    FUTURE_REASON,
+    PARTITIONER,
     UNKEYED_KEY,
     Canary,
     Event,
     Header,
     Kind,
     heartbeat_record,
+    latest_believable_ms,
     parse,
 )
 from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic
@@ -122,6 +125,14 @@ class EventClock:
             return self._newest_ms + int(ahead * 1000)
 
 
+def heartbeat_time(last_ms: int, clock_ms: int, wall_ms: int, max_future_skew_s: float) -> int:
+    """The next heartbeat's timestamp: the clock's, never behind the last one, and never
+    past what the processor believes (`wikipulse.events.latest_believable_ms`): the clock
+    may run up to ``HEARTBEAT_MAX_AHEAD_SECONDS`` past an event dated just within the
+    skew, and a heartbeat beyond it would be dead-lettered instead of moving time."""
+    return max(last_ms, min(clock_ms, latest_believable_ms(wall_ms, max_future_skew_s)))
+
+
 def tail_depth(settings: ProducerSettings) -> int:
     """Records read from each partition's tail on start and after a failed delivery: past
     every event that can be in flight, plus the heartbeats written meanwhile."""
@@ -159,6 +170,7 @@ class Publisher:
                 **settings.client_config(),
                 "enable.idempotence": True,
                 "acks": "all",
+                "partitioner": PARTITIONER,  # the partition Quix and Java pick for a key
                 "linger.ms": 20,
                 "compression.type": "lz4",
                 "message.max.bytes": MAX_MESSAGE_BYTES,
@@ -170,6 +182,13 @@ class Publisher:
         self._heartbeats = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
         #: a restart continues a stream: its partitions have their first records already
         self._started = not self.first_start
+        #: counted on the hot path, added to the metrics per chunk (`poll`)
+        self.tally = metrics.Tally()
+        self._acked_count = 0  # acknowledgements, under `_flight_lock` ...
+        self._acked_reported = 0  # ... and how many of them the metric has
+        # read when scraped, not set per event
+        metrics.IN_FLIGHT.set_function(lambda: len(self.in_flight))
+        metrics.NEWEST_EVENT_TIME.set_function(lambda: (self.clock.newest_ms or 0) / 1000)
 
     @classmethod
     def open(cls, settings: ProducerSettings, stop: threading.Event) -> Publisher:
@@ -192,7 +211,7 @@ class Publisher:
     def publish(self, event: SseEvent, received_ms: int) -> None:
         """Send one SSE event to Kafka; blocks while too many are unacknowledged."""
         if event.event != "message":
-            metrics.RECEIVED.labels("other").inc()
+            self.tally.received["other"] += 1
             log.debug("ignoring SSE event of type %r", event.event)
             return
         while len(self.in_flight) >= self.settings.max_in_flight and not self.in_flight.failed:
@@ -220,14 +239,14 @@ class Publisher:
             headers=headers,
             on_delivery=self._on_delivery(seq, event_id),
         )
-        metrics.IN_FLIGHT.set(len(self.in_flight))
 
     def _describe(
         self, event: SseEvent, received_ms: int
     ) -> tuple[str, int, list[tuple[str, bytes]], str | None] | None:
         """Key, timestamp, verdict headers and event id for one event; None for a copy."""
+        received = self.tally.received
         if event.oversized:
-            metrics.RECEIVED.labels("invalid").inc()
+            received["invalid"] += 1
             reason = (
                 f"event data of {event.oversized} bytes exceeds {self.settings.max_event_bytes}"
             )
@@ -237,24 +256,29 @@ class Publisher:
                 [(Header.KIND, Kind.INVALID), (Header.REASON, reason.encode())],
                 None,
             )
-        parsed = parse(event.data)
+        # judged against wall time before the clock sees it: an event dated in the future,
+        # trusted, would move every heartbeat ahead and make all later events late
+        parsed = parse(
+            event.data, latest_believable_ms(received_ms, self.settings.max_future_skew_seconds)
+        )
         if isinstance(parsed, Event):
             with self._flight_lock:
                 copy = parsed.event_id in self.written
             if copy:
-                metrics.RECEIVED.labels("duplicate").inc()
+                received["duplicate"] += 1
                 log.debug("dropping a copy of event %s", parsed.event_id[:64])
                 return None
-            metrics.RECEIVED.labels("event").inc()
+            received["event"] += 1
             self.clock.observe(parsed.time_ms)
-            metrics.NEWEST_EVENT_TIME.set(parsed.time_ms / 1000)
             headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, parsed.event_id.encode())]
             return parsed.server_name, parsed.time_ms, headers, parsed.event_id
         if isinstance(parsed, Canary):
-            metrics.RECEIVED.labels("canary").inc()
+            received["canary"] += 1
             headers = [(Header.KIND, Kind.CANARY)]
             return UNKEYED_KEY, parsed.time_ms or received_ms, headers, None
-        metrics.RECEIVED.labels("invalid").inc()
+        received["invalid"] += 1
+        if parsed.reason.startswith(FUTURE_REASON):
+            metrics.FUTURE_EVENTS.inc()
         headers = [(Header.KIND, Kind.INVALID), (Header.REASON, parsed.reason.encode())]
         return UNKEYED_KEY, received_ms, headers, None
 
@@ -279,13 +303,12 @@ class Publisher:
             with self._flight_lock:
                 if err is None:
                     self.in_flight.acked(seq)
+                    self._acked_count += 1
                 else:
                     self.in_flight.failed_delivery(seq)
                     if event_id is not None:  # to be written when the stream is re-read
                         self.written.discard(event_id)
-            if err is None:
-                metrics.PUBLISHED.inc()
-            else:
+            if err is not None:
                 metrics.DELIVERY_FAILURES.inc()
                 log.error("kafka did not take event seq %d: %s", seq, err)
 
@@ -309,9 +332,19 @@ class Publisher:
             self.clock.hold(False)
 
     def poll(self) -> None:
-        """Serve delivery reports without blocking."""
+        """Serve delivery reports without blocking; bring the metrics up to date (called
+        by the reader once per chunk)."""
         self._producer.poll(0)
-        metrics.IN_FLIGHT.set(len(self.in_flight))
+        self.tally.flush()
+        self._report_acked()
+
+    def _report_acked(self) -> None:
+        """Add the acknowledgements since the last call to the published metric."""
+        with self._flight_lock:
+            new = self._acked_count - self._acked_reported
+            self._acked_reported = self._acked_count
+        if new:
+            metrics.PUBLISHED.inc(new)
 
     def wait_for_resume_id(self) -> str | None:
         """Wait until every in-flight event is acked or failed; return the resume id.
@@ -353,6 +386,8 @@ class Publisher:
         """Flush what is in flight (bounded), then stop heartbeats."""
         self.clock.set_live(False)
         left = self._producer.flush(timeout)
+        self.tally.flush()
+        self._report_acked()
         if left:
             log.warning("%d records still unacknowledged at shutdown; they will be re-read", left)
         self._heartbeats.join(timeout=2)
@@ -362,10 +397,14 @@ class Publisher:
         last_ts = 0
         while not self._stop.wait(interval):
             self._producer.poll(0)
+            self._report_acked()  # acks served while the stream is quiet count too
             now_ms = self.clock.now_ms()
             if now_ms is None:
                 continue
-            last_ts = max(last_ts, now_ms)
+            wall_ms = int(time.time() * 1000)
+            last_ts = heartbeat_time(
+                last_ts, now_ms, wall_ms, self.settings.max_future_skew_seconds
+            )
             try:
                 for partition in range(self.partitions):
                     self._producer.produce(self.topic, **heartbeat_record(partition, last_ts))

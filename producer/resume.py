@@ -85,9 +85,12 @@ def backfill_since(setting: str, now_ms: int) -> int | None:
     return since
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ResumePoint:
-    """Every event up to and including ``seq`` is in Kafka; ``sse_id`` is that event's id."""
+    """Every event up to and including ``seq`` is in Kafka; ``sse_id`` is that event's id.
+
+    Not frozen (one is made per acknowledgement; see `producer.sse.SseEvent`): treat it as
+    a value, never change one."""
 
     seq: int
     sse_id: str | None

@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from producer.resume import backfill_since
 from wikipulse import __version__
-from wikipulse.settings import KafkaSettings, ServiceSettings
+from wikipulse.settings import EventTimeSettings, KafkaSettings, ServiceSettings
 
 WIKIMEDIA_RECENTCHANGE = "https://stream.wikimedia.org/v2/stream/recentchange"
 DEFAULT_USER_AGENT = (
@@ -17,7 +17,7 @@ DEFAULT_USER_AGENT = (
 )
 
 
-class ProducerSettings(ServiceSettings, KafkaSettings):
+class ProducerSettings(ServiceSettings, KafkaSettings, EventTimeSettings):
     sse_url: str = Field(WIKIMEDIA_RECENTCHANGE, description="the SSE stream to read")
     user_agent: str = Field(
         DEFAULT_USER_AGENT, min_length=8, description="Wikimedia refuses anonymous clients"

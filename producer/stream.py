@@ -9,9 +9,12 @@ Wikimedia allows two connections per IP: run one producer, never scale it.
 Proof of quiet (`EventClock.vouch`): heartbeats may close a quiet stream's last window
 only on evidence that nothing is pending. A ``:`` keep-alive comment is such evidence
 (a server sends it when it has nothing else). A server that sends nothing while quiet,
-as Wikimedia, is probed: the read timeout ends the silent connection, and when the
-reconnect with ``Last-Event-ID`` delivers nothing newer within ``quiet_probe_seconds``,
-the stream was quiet as of the reconnect's request.
+as Wikimedia, is probed (`producer.probe`): the read timeout ends the silent connection,
+and when the reconnect with ``Last-Event-ID`` delivers nothing newer within
+``quiet_probe_seconds`` of its last delivery, the stream was quiet as of that delivery
+(or of the request, when it delivered nothing) — unless connection attempts failed
+since the newest event: after an outage, silence may be a server slow to serve the
+backlog, and the probe does not vouch.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from producer import metrics
+from producer.probe import QuietProbe
 from producer.publisher import Publisher, Stopped
 from producer.settings import ProducerSettings
 from producer.sse import SseDecoder
@@ -104,6 +108,11 @@ class StreamReader:
         self._last_log = time.monotonic()
         self.events_read = 0
         self.reconnects = 0
+        #: the newest event time when a connection attempt last failed (refused, or no
+        #: answer): while it is still the newest, an outage lies after it (`QuietProbe`)
+        self._failed_at_newest: int | None = None
+        self._failed = False
+        self._answered = False  # whether the current attempt got its 200
         self.client = httpx.Client(
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout_seconds,
@@ -122,6 +131,7 @@ class StreamReader:
                 resume_id = self.publisher.wait_for_resume_id()
                 if self.stop.is_set():
                     break
+                self._answered = False
                 try:
                     delivered = self._connect_and_read(resume_id)
                     raise Disconnected(
@@ -135,6 +145,9 @@ class StreamReader:
                     self._pause(Disconnected(f"connection failed: {exc!r}", "network"))
                 finally:
                     self.publisher.clock.set_live(False)
+                    if not self._answered:
+                        self._failed = True
+                        self._failed_at_newest = self.publisher.clock.newest_ms
         except Stopped:
             pass
         finally:
@@ -149,16 +162,13 @@ class StreamReader:
             params["since"] = str(self.since_ms)
         delivered = 0
         clock = self.publisher.clock
-        requested_at, newest_before = time.monotonic(), clock.newest_ms
-
-        def quiet_if_nothing_newer() -> None:
-            # the reader waits on the socket (not on Kafka, with events unread behind
-            # it) and has read nothing newer: the server had nothing newer to send
-            if self.interruptible.now and clock.newest_ms == newest_before:
-                clock.vouch(requested_at)
-
-        probe = threading.Timer(self.settings.quiet_probe_seconds, quiet_if_nothing_newer)
-        probe.daemon = True
+        probe = QuietProbe(
+            clock,
+            self.settings.quiet_probe_seconds,
+            lambda: self.interruptible.now,  # on the socket, not on Kafka
+            requested_at=time.monotonic(),
+            outage=self._outage_since_newest(),
+        )
         self.interruptible.now = True
         try:
             url = self.settings.sse_url
@@ -170,6 +180,7 @@ class StreamReader:
                         f"http_{response.status_code}",
                         retry_after if response.status_code in (429, 503) else None,
                     )
+                self._answered = True
                 start = f"since {params['since']}" if params else f"Last-Event-ID {resume_id}"
                 log.info("connected to %s (%s)", self.settings.sse_url, start)
                 decoder = SseDecoder(resume_id, max_event_bytes=self.settings.max_event_bytes)
@@ -187,6 +198,8 @@ class StreamReader:
                     received_ms = int(time.time() * 1000)
                     comments = decoder.comments
                     events = decoder.feed(chunk)
+                    if events:
+                        probe.delivered(time.monotonic())
                     for event in events:
                         self.publisher.publish(event, received_ms)
                     if decoder.comments > comments:  # a keep-alive: nothing was pending
@@ -210,6 +223,10 @@ class StreamReader:
             probe.cancel()
             self.interruptible.now = False
         return delivered
+
+    def _outage_since_newest(self) -> bool:
+        """Whether connection attempts failed since the newest event was read."""
+        return self._failed and self._failed_at_newest == self.publisher.clock.newest_ms
 
     def _check_history(self, first_ms: int | None) -> None:
         """Say once when the stream's history starts later than the backfill asked for."""

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wikipulse.events import DEFAULT_MAX_FUTURE_SKEW_SECONDS
 from wikipulse.unusual import Rule
 
 
@@ -84,6 +85,17 @@ class KafkaSettings(EnvSettings):
         if self.kafka_ssl_ca_location:
             config["ssl.ca.location"] = self.kafka_ssl_ca_location
         return config
+
+
+class EventTimeSettings(EnvSettings):
+    """Which event times are believed (producer and processor apply the same rule)."""
+
+    max_future_skew_seconds: float = Field(
+        DEFAULT_MAX_FUTURE_SKEW_SECONDS,
+        ge=0,
+        description="events dated further past wall time are dead-lettered: one trusted "
+        "would make every later event late",
+    )
 
 
 class RedisSettings(EnvSettings):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from confluent_kafka import Producer
 
 from tests.support.pipeline import Pipeline, indexed_windows, wait_for, window_counts
-from wikipulse.events import heartbeat_record
+from wikipulse.events import PARTITIONER, heartbeat_record
 from wikipulse.kafka import ensure_topic, topic_id
 from wikipulse.settings import KafkaSettings
 from wikipulse.store import KeyLayout
@@ -45,7 +45,13 @@ def test_a_window_is_indexed_only_once_every_partition_has_finalized_it(
     ensure_topic(kafka, names.topic, 6)
     keys = KeyLayout(names.prefix).source(topic_id(kafka, names.topic))
     pipeline = Pipeline(services, names, tmp_path)
-    producer = Producer({"bootstrap.servers": services.kafka, "enable.idempotence": True})
+    producer = Producer(
+        {
+            "bootstrap.servers": services.kafka,
+            "enable.idempotence": True,
+            "partitioner": PARTITIONER,
+        }
+    )
     w0, w1, w2 = T0, T0 + WINDOW_MS, T0 + 2 * WINDOW_MS
     expected = {w0: Counter(), w1: Counter()}
     for partition in (0, 1, 2, 4, 5):

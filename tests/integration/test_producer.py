@@ -256,3 +256,35 @@ def test_deliveries_that_fail_in_an_outage_are_re_read_and_written_once(names, t
         # (their ids were forgotten, the copies of the others dropped)
         assert offsets(records) == Counter(range(total))
         assert "re-reading the stream after SSE id" in producer.output()
+
+
+def test_an_outage_then_a_slow_first_event_does_not_jump_the_clock(pipeline, replay):
+    """Issue #25, hole 4: after an outage of D seconds (every attempt refused), a server
+    slow to send its first event must not be taken for a quiet stream as of the
+    reconnect: the clock would run ~D ahead and the backlog behind it would be late."""
+    max_ahead = 1.0
+    replay.resume_repeats = 5  # copies at the resume boundary, as Wikimedia sends
+    outage = [Fault("status", code=503, retry_after=2)] * 3  # >= 6 s of refusals
+    replay.plan = [Fault("disconnect", after=40), *outage, Fault("slow", seconds=4)]
+    pipeline.overrides.update(
+        QUIET_PROBE_SECONDS="1",
+        HEARTBEAT_MAX_AHEAD_SECONDS=str(max_ahead),
+        HEARTBEAT_SECONDS="0.1",
+        BACKOFF_INITIAL_SECONDS="0.2",
+        BACKOFF_MAX_SECONDS="0.5",
+    )
+    pipeline.producer()
+    wait_connected(pipeline, replay)
+    events = live_stream(80, 1000.0, time.time())  # 80 ms of event time
+    replay.extend(events)
+    wait_until_published(pipeline, len(events), timeout=60)
+    slow = replay.connections[-1]
+    assert slow.fault is not None and slow.fault.kind == "slow" and slow.fault_at is not None
+    assert [c.status for c in replay.connections] == [200, 503, 503, 503, 200]
+    time.sleep(1.5)  # heartbeats after the backlog, too
+    records = read_topic(pipeline.services.kafka, pipeline.names.topic)
+    newest = max(m.timestamp()[1] for m in records if m.key() != HEARTBEAT_KEY.encode())
+    beats = [m.timestamp()[1] for m in records if m.key() == HEARTBEAT_KEY.encode()]
+    assert beats, "no heartbeat was written"
+    ahead = (max(beats) - newest) / 1000
+    assert ahead <= max_ahead + 0.25, f"heartbeats ran {ahead:.1f} s past the newest event"

@@ -62,3 +62,19 @@ def test_an_event_larger_than_the_limit_is_reported_without_its_data():
 def test_id_with_nul_is_ignored_and_other_event_types_are_kept():
     events = SseDecoder("old").feed(b"event: error\nid: a\x00b\ndata: z\n\n")
     assert events == [SseEvent("error", b"z", "old")]
+
+
+def test_data_lines_that_add_up_past_the_limit_report_the_event_without_its_data():
+    decoder = SseDecoder(max_event_bytes=1024)
+    half = b"data: " + b"x" * 600 + b"\n"
+    (event,) = decoder.feed(half + half + b"\n")
+    assert event.data == b"" and event.oversized > 1024
+    (after,) = decoder.feed(b"data: ok\n\n")
+    assert after.data == b"ok" and not after.oversized  # the next event is whole again
+
+
+def test_the_rest_of_a_line_too_long_for_any_event_is_never_read_as_a_field():
+    decoder = SseDecoder(max_event_bytes=1024)
+    assert decoder.feed(b"x" * 2000) == []  # dropped as it streams in
+    decoder.feed(b"retry: 1234\n\ndata: ok\n\n")  # "retry: 1234" ends the long line
+    assert decoder.retry_ms is None
