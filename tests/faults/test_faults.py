@@ -154,8 +154,14 @@ def freeze_a_replica_past_its_session(run: Run) -> None:
     """SIGSTOP one of three replicas for longer than the session timeout: the group
     gives its partitions to the others, and when it wakes it finds them lost, with a
     checkpoint of theirs still open (dead letters included)."""
-    time.sleep(5)
-    frozen = run.processors[1].process
+    victim = run.processors[1]
+    wait_for(  # it holds partitions and has counted into Redis: a checkpoint to leave open
+        lambda: metric(victim, "wikipulse_processor_closed_until_seconds") > 0,
+        60,
+        "the replica to count",
+    )
+    time.sleep(0.3)
+    frozen = victim.process
     assert frozen is not None
     run.fault_at = time.time()
     os.kill(frozen.pid, signal.SIGSTOP)
