@@ -50,7 +50,9 @@ WINDOW_MS, GRACE_MS, PARTITIONS = 30_000, 5_000, 6
 def start_redis(folder: Path, options: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-    process = subprocess.Popen([*command, "--dir", str(folder), *options])
+    process = subprocess.Popen(
+        [*command, "--dir", str(folder), *options], stdout=subprocess.DEVNULL
+    )
     client = redis.Redis(port=port)
     for _ in range(100):
         try:
