@@ -13,7 +13,7 @@ from quixstreams.models.topics.exceptions import TopicNotFoundError
 from processor.settings import ProcessorSettings
 from processor.sink import RedisWindowSink
 from processor.windows import count_windows
-from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic, topic_id
+from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic, new_topic_config, topic_id
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _build_app(settings: ProcessorSettings) -> Application:
     topic_config = TopicConfig(
         num_partitions=partitions,
         replication_factor=settings.raw_topic_replication_factor,
-        extra_config={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+        extra_config=new_topic_config(settings),
     )
     app = Application(
         broker_address=ConnectionConfig.from_librdkafka_dict(settings.client_config()),

@@ -21,6 +21,15 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+def new_topic_config(settings: KafkaSettings) -> dict[str, str]:
+    """The configuration of the topics the services create (raw and dead-letter): room
+    for large events, and on a cluster the in-sync replicas a write needs."""
+    config = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+    if settings.min_insync_replicas is not None:
+        config["min.insync.replicas"] = str(settings.min_insync_replicas)
+    return config
+
+
 def startup_failure(service: str, settings: KafkaSettings, exc: KafkaException) -> str:
     """The one-line message a service exits with when Kafka cannot be used at start-up."""
     reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else exc
@@ -86,7 +95,7 @@ def _ensure_topic_once(
         name,
         num_partitions=partitions,
         replication_factor=settings.raw_topic_replication_factor,
-        config={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+        config=new_topic_config(settings),
     )
     future = admin.create_topics([topic], request_timeout=15)[name]
     try:
