@@ -98,6 +98,13 @@ def test_every_topic_has_three_replicas_and_needs_two_in_sync(cluster):
         )
 
 
+def test_the_processor_outlasts_a_group_coordinator_moving(cluster):
+    """A consumer session shorter than the brokers' own (9 s) plus a coordinator's
+    hand-over makes every replica leave the group when a broker dies."""
+    env = env_of(cluster["services"]["processor"])
+    assert float(env["SESSION_TIMEOUT_SECONDS"]) >= 20
+
+
 def test_the_processor_still_scales(cluster):
     """``--scale processor=N``: no fixed name and no host port to collide on."""
     processor = cluster["services"]["processor"]
