@@ -13,7 +13,13 @@ from quixstreams.models.topics.exceptions import TopicNotFoundError
 from processor.settings import ProcessorSettings
 from processor.sink import RedisWindowSink
 from processor.windows import count_windows
-from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic, new_topic_config, topic_id
+from wikipulse.kafka import (
+    MAX_MESSAGE_BYTES,
+    cluster_identity,
+    ensure_topic,
+    new_topic_config,
+    topic_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,7 @@ def build_app(settings: ProcessorSettings) -> Application:
 
 def _build_app(settings: ProcessorSettings) -> Application:
     partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
+    log.info("joined Kafka cluster %s", cluster_identity(settings))
     # ours first: `ensure_topic` waits until the broker lists it, which Quix does not
     ensure_topic(settings, settings.dlq_topic, partitions)
     topic_config = TopicConfig(

@@ -58,6 +58,20 @@ def ensure_topic(settings: KafkaSettings, name: str, partitions: int) -> int:
             time.sleep(1.0)
 
 
+def cluster_identity(settings: KafkaSettings) -> str:
+    """Which Kafka cluster the bootstrap list reached: its id and its brokers, for the
+    start-up log, so a log shows where a service wrote (two clusters may share names)."""
+    admin = AdminClient({**settings.client_config(), "log_level": 3})
+    try:
+        found = admin.describe_cluster(request_timeout=15).result()
+    except KafkaException as exc:  # informative only: never a reason not to start
+        return f"(not described: {exc})"
+    brokers = ", ".join(
+        f"{n.id}@{n.host}:{n.port}" for n in sorted(found.nodes, key=lambda n: n.id)
+    )
+    return f"{found.cluster_id} with {len(found.nodes)} broker(s): {brokers}"
+
+
 def topic_id(settings: KafkaSettings, name: str) -> str:
     """The broker's id of topic ``name``: a topic deleted and created again gets a new one,
     which tells its offsets from the old topic's."""
