@@ -52,6 +52,14 @@ def services() -> Iterator[Services]:
 
 
 @pytest.fixture(scope="session")
+def cluster() -> Iterator[Services]:
+    """A three-broker KRaft cluster (local servers, always: the cluster scenarios kill and
+    restart its brokers through ``cluster.local``) and a Redis, for the whole session."""
+    with provide(need=("cluster", "redis")) as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real Redis alone (the contract tier needs no Kafka, so starts none)."""
     with provide(need=("redis",)) as found:
