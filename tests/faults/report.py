@@ -34,7 +34,6 @@ def main() -> None:
             f"| ≤ {growth} | {int(seen['late'])} |"
         )
 
-
     cluster = [json.loads(p.read_text()) for p in paths if p.name.startswith("cluster-")]
     if not cluster:
         return
