@@ -165,7 +165,8 @@ class LocalServers:
             raise RuntimeError(f"broker {node} is not running")
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + timeout
-        while self.broker_pid(node) is not None:
+        # its main thread may be a zombie while the others still hold the sockets
+        while self.broker_pid(node) is not None or _listening(self.kafka_ports[node - 1]):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"broker {node} (pid {pid}) outlived SIGKILL for {timeout} s")
             time.sleep(0.1)
@@ -177,6 +178,15 @@ class LocalServers:
     def stop_broker(self, node: int) -> None:
         """Stop broker ``node`` cleanly (SIGTERM: a controlled shutdown)."""
         self.stop(f"kafka-{node}")
+
+
+def _listening(port: int) -> bool:
+    """Whether something accepts connections on ``port`` of this machine."""
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+    except OSError:
+        return False
+    return True
 
 
 def _running(pid: int) -> bool:

@@ -214,16 +214,18 @@ EOF
   echo $! >"$dir/kafka.pid"
 }
 
-# wait until Kafka answers metadata with every broker registered: asked through the
-# whole bootstrap list, or through node $1 alone (a restarted node must answer itself)
+# wait until Kafka answers metadata with every broker registered (asked through the
+# whole bootstrap list), or until node $1 answers on its own listener
 wait_for_kafka() {
-  local address k dir
+  local address k dir brokers="$KAFKA_BROKERS"
   if [ -n "${1:-}" ]; then
-    address="127.0.0.1:$(client_port "$1")"; dir="$(node_dir "$1")"
+    # a node serves requests only once the controllers unfenced it: that it answers is
+    # enough (the others may be down on purpose)
+    address="127.0.0.1:$(client_port "$1")"; dir="$(node_dir "$1")"; brokers=1
   else
     address="$(bootstrap)"; dir="$(node_dir 1)"
   fi
-  k="$("$PYTHON" "$here/probe.py" kafka "$address" 120 "$KAFKA_BROKERS")" \
+  k="$("$PYTHON" "$here/probe.py" kafka "$address" 120 "$brokers")" \
     || { tail -n 30 "$dir/logs/stdout.log" "$dir/logs/server.log" >&2 2>/dev/null; die "kafka did not become ready"; }
   say "kafka $KAFKA_VERSION ready on $address ($k); logs: $dir/logs/server.log"
 }
