@@ -184,6 +184,12 @@ EOF
     # leadership of each of them whenever a broker goes
     printf '%s\n' "offsets.topic.num.partitions=10" "transaction.state.log.num.partitions=10" \
       >>"$dir/server.properties"
+    # Idle client connections are closed after 10 s (default 10 min). A mitigation of a
+    # librdkafka hang (confluentinc/librdkafka#5511): after the broker that was a
+    # consumer group's coordinator dies, a transactional producer's
+    # send_offsets_to_transaction() may wait for good, until some other broker
+    # connection changes state; an idle one closed by its broker is such a change.
+    echo "connections.max.idle.ms=10000" >>"$dir/server.properties"
   fi
   if [ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]; then
     [ -f "$KAFKA_EXTRA_PROPERTIES" ] || die "KAFKA_EXTRA_PROPERTIES=$KAFKA_EXTRA_PROPERTIES is not a file"
