@@ -357,8 +357,9 @@ def test_the_counts_stay_exact_on_a_cluster_through(
             assert checked >= count - RATE * (window_ms / 1000 + 1), checked
             try:
                 assert_index_matches_truth(pipe, client, expected, timeout=240)
-            except AssertionError:
-                hung = _hung_in_send_offsets(run)
+            except AssertionError as exc:
+                # only windows that never came: a window with wrong counts always fails
+                hung = str(exc).startswith("timed out") and _hung_in_send_offsets(run)
                 if hung:
                     pytest.xfail(f"{LIBRDKAFKA_HANG}; {hung}")
                 raise
