@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv run run-replay services services-down services-status services-clean \
-        test test-fast test-faults test-docker lint format docs bench clean
+        test test-fast test-faults test-cluster test-docker lint format docs bench clean
 
 # The Docker tier: the Compose end-to-end test, the pipeline tests and one fault
 # scenario against testcontainers (tests/docker/engine.sh provides engine and images).
@@ -19,10 +19,12 @@ help:
 	@echo "make test         every test, against real Kafka and Redis (what CI runs)"
 	@echo "make test-fast    unit and contract tiers: no Kafka, a private Redis, under a minute"
 	@echo "make test-faults  only the fault-injection suite (docs/reliability.md)"
+	@echo "make test-cluster only its scenarios on a three-broker Kafka cluster"
 	@echo "make test-docker  docker compose up for real, and the testcontainers tier"
 	@echo "make lint         ruff + mypy"
 	@echo "make docs         regenerate docs/configuration.md from the settings classes"
 	@echo "make services     start Kafka and Redis only; make services-down stops them"
+	@echo "                  (KAFKA_BROKERS=3 make services / make run: a three-broker cluster)"
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -64,7 +66,13 @@ test-docker: $(STAMP)
 
 test-faults: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps
-	$(PY) -m pytest -m faults $(PYTEST_ARGS)
+	WIKIPULSE_CLUSTER_ALL=1 $(PY) -m pytest -m faults $(PYTEST_ARGS)
+
+# The broker-loss scenarios on a three-broker KRaft cluster (all of them in test-faults;
+# `make test`, and so CI, runs the broker SIGKILL alone: the four take 5-12 min here).
+test-cluster: $(STAMP)
+	@PYTHON=$(PY) services/local.sh deps
+	WIKIPULSE_CLUSTER_ALL=1 $(PY) -m pytest tests/faults/test_cluster.py $(PYTEST_ARGS)
 
 # The inner loop: pure code, and the Redis contract against a Redis of its own.
 test-fast: $(STAMP)

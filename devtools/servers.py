@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -74,24 +76,56 @@ def free_port() -> int:
 
 @dataclass
 class LocalServers:
-    """Kafka and Redis started by services/local.sh in a private folder."""
+    """Kafka and Redis started by services/local.sh in a private folder.
+
+    ``brokers=3`` makes Kafka a KRaft cluster of three combined broker+controller nodes
+    (replication factor 3 and ``min.insync.replicas=2`` by default and for the internal
+    topics, unclean leader election off), each on ports of its own; the fault suite
+    kills and restarts them one by one (`kill_broker`, `start_broker`).
+    """
 
     directory: Path
     kafka_port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     redis_port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    brokers: int = 1
+    #: client ports of nodes 2.. of a cluster (node 1 listens on ``kafka_port``)
+    more_ports: list[int] = field(default_factory=list)
+    more_controller_ports: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        while len(self.more_ports) < self.brokers - 1:
+            self.more_ports.append(free_port())
+        while len(self.more_controller_ports) < self.brokers - 1:
+            self.more_controller_ports.append(free_port())
+
+    @property
+    def kafka_ports(self) -> list[int]:
+        """The client port of each broker, node 1 first."""
+        return [self.kafka_port, *self.more_ports[: self.brokers - 1]]
+
+    @property
+    def bootstrap(self) -> str:
+        """``KAFKA_BROKER_ADDRESS`` for this Kafka: every broker, comma-separated, so a
+        client can start while any one of them is down."""
+        return ",".join(f"127.0.0.1:{port}" for port in self.kafka_ports)
 
     @property
     def env(self) -> dict[str, str]:
+        controllers = [self.controller_port, *self.more_controller_ports[: self.brokers - 1]]
         return {
             **os.environ,
             "SERVICES_DIR": str(self.directory),
             "KAFKA_PORT": str(self.kafka_port),
             "KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            "KAFKA_BROKERS": str(self.brokers),
+            "KAFKA_PORTS": ",".join(map(str, self.kafka_ports)),
+            "KAFKA_CONTROLLER_PORTS": ",".join(map(str, controllers)),
             "REDIS_PORT": str(self.redis_port),
             "PYTHON": sys.executable,
-            "KAFKA_HEAP_OPTS": "-Xms256m -Xmx768m",
+            # three JVMs share two cores and the tests' processes in CI
+            "KAFKA_HEAP_OPTS": "-Xms256m -Xmx768m" if self.brokers == 1 else "-Xms128m -Xmx512m",
             **self.extra_env,
         }
 
@@ -112,6 +146,58 @@ class LocalServers:
     def stop(self, which: str = "all") -> None:
         self.run("down", which)
 
+    # ------------------------------------------------------------ one broker of a cluster
+
+    def broker_pid(self, node: int) -> int | None:
+        """The pid of broker ``node`` (1-based) while it runs, else None."""
+        pidfile = self.directory / (f"kafka-{node}" if self.brokers > 1 else "kafka") / "kafka.pid"
+        try:
+            pid = int(pidfile.read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid if _running(pid) else None
+
+    def kill_broker(self, node: int, timeout: float = 30) -> None:
+        """SIGKILL broker ``node``: no controlled shutdown, no flush; returns once it is gone."""
+        pid = self.broker_pid(node)
+        if pid is None:
+            raise RuntimeError(f"broker {node} is not running")
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        # its main thread may be a zombie while the others still hold the sockets
+        while self.broker_pid(node) is not None or _listening(self.kafka_ports[node - 1]):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"broker {node} (pid {pid}) outlived SIGKILL for {timeout} s")
+            time.sleep(0.1)
+
+    def start_broker(self, node: int) -> None:
+        """(Re)start broker ``node`` of the cluster; returns once it answers metadata."""
+        self.start(f"kafka-{node}")
+
+    def stop_broker(self, node: int) -> None:
+        """Stop broker ``node`` cleanly (SIGTERM: a controlled shutdown)."""
+        self.stop(f"kafka-{node}")
+
+
+def _listening(port: int) -> bool:
+    """Whether something accepts connections on ``port`` of this machine."""
+    try:
+        socket.create_connection(("127.0.0.1", port), 1).close()
+    except OSError:
+        return False
+    return True
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs, as opposed to having exited and not yet been reaped (this
+    machine's init may take its time: a zombie still answers ``kill -0``)."""
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return status.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
 
 @dataclass
 class Services:
@@ -129,7 +215,10 @@ def provide(
     """Yield a Kafka address and a Redis URL, started as needed, stopped afterwards.
 
     ``need`` names the servers wanted; one left out is not started, and its address in
-    the result is empty.
+    the result is empty. ``"cluster"`` instead of ``"kafka"`` asks for a three-broker
+    KRaft cluster: always local servers (`LocalServers` with ``brokers=3``), whatever the
+    tier, because the tests that need one kill and restart its brokers; its address is
+    the bootstrap list of all three.
     """
     env = os.environ if env is None else env
     tier = env.get(SELECTOR, "auto") or "auto"
@@ -143,7 +232,9 @@ def provide(
     # a server not needed is "env": nothing is started for it
     kafka_source: Source = "env"
     redis_source: Source = "env"
-    if "kafka" in need:
+    if "cluster" in need:
+        kafka_source = "local"
+    elif "kafka" in need:
         kafka_source = choose_source(env.get("KAFKA_BROKER_ADDRESS"), docker_ok, tier)
     if "redis" in need:
         redis_source = choose_source(env.get("REDIS_URL"), docker_ok, tier)
@@ -177,15 +268,13 @@ def provide(
         if local_needs:
             which = local_needs[0] if len(local_needs) == 1 else "all"
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="wp-svc-")))
-            local = LocalServers(directory)
+            local = LocalServers(directory, brokers=3 if "cluster" in need else 1)
             stack.callback(local.stop, which)
             local.start(which)
         addresses: dict[Source, tuple[str, str]] = {
             "env": (env.get("KAFKA_BROKER_ADDRESS", ""), env.get("REDIS_URL", "")),
             "local": (
-                (f"127.0.0.1:{local.kafka_port}", f"redis://127.0.0.1:{local.redis_port}/0")
-                if local
-                else ("", "")
+                (local.bootstrap, f"redis://127.0.0.1:{local.redis_port}/0") if local else ("", "")
             ),
             "docker": (docker.get("kafka", ""), docker.get("redis", "")),
         }

@@ -17,7 +17,13 @@ from processor.pipeline import wire
 from processor.records import FutureSkew
 from processor.settings import ProcessorSettings
 from processor.sink import RedisWindowSink
-from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic, topic_id
+from wikipulse.kafka import (
+    MAX_MESSAGE_BYTES,
+    cluster_identity,
+    ensure_topic,
+    new_topic_config,
+    topic_id,
+)
 from wikipulse.store import WindowStore
 
 log = logging.getLogger(__name__)
@@ -50,12 +56,13 @@ def build_app(settings: ProcessorSettings) -> CountingApplication:
 def _build_app(settings: ProcessorSettings) -> CountingApplication:
     FutureSkew.seconds = settings.max_future_skew_seconds  # what `classify` believes
     partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
+    log.info("joined Kafka cluster %s", cluster_identity(settings))
     # ours first: `ensure_topic` waits until the broker lists it, which Quix does not
     ensure_topic(settings, settings.dlq_topic, partitions)
     topic_config = TopicConfig(
         num_partitions=partitions,
         replication_factor=settings.raw_topic_replication_factor,
-        extra_config={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+        extra_config=new_topic_config(settings),
     )
     source = topic_id(settings, settings.raw_topic)
     _check_recorded(settings, source, partitions)

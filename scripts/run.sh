@@ -10,7 +10,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 PY="${PYTHON:-$root/.venv/bin/python}"
 
-export KAFKA_BROKER_ADDRESS="${KAFKA_BROKER_ADDRESS:-127.0.0.1:${KAFKA_PORT:-9092}}"
+# KAFKA_BROKERS=3 (as for `make services`): every broker in the bootstrap list, the
+# topics created with three replicas (min.insync.replicas 2 follows)
+export KAFKA_BROKER_ADDRESS="${KAFKA_BROKER_ADDRESS:-$(services/local.sh bootstrap)}"
+if [ "${KAFKA_BROKERS:-1}" -ge 3 ]; then
+  export RAW_TOPIC_REPLICATION_FACTOR="${RAW_TOPIC_REPLICATION_FACTOR:-3}"
+  # outlast a dead broker's group coordinator moving (docs/operations.md#a-kafka-cluster)
+  export SESSION_TIMEOUT_SECONDS="${SESSION_TIMEOUT_SECONDS:-20}"
+fi
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}"
 export STATE_DIR="${STATE_DIR:-$root/.cache/state}"
 prefix="${REDIS_KEY_PREFIX:-wikipulse:}"

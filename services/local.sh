@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Real Kafka (4.x, KRaft, single node) and real Redis on this machine, without Docker.
+# Real Kafka (4.x, KRaft) and real Redis on this machine, without Docker.
 #
 #   services/local.sh deps     fetch the Kafka jars (Maven) and install redis-server (apt) if missing
-#   services/local.sh up [kafka|redis]    start both (or one), wait until Kafka answers metadata
-#                                         and Redis answers PING
-#   services/local.sh down [kafka|redis]  stop exactly the processes `up` started (pid files)
+#   services/local.sh up [--brokers N] [kafka|redis|kafka-I]
+#                              start both (or one), wait until Kafka answers metadata (with all
+#                              N brokers registered) and Redis answers PING. --brokers 3 starts a
+#                              KRaft cluster of three combined broker+controller nodes (kafka-1..3):
+#                              replication factor 3 and min.insync.replicas=2 by default and for
+#                              the internal topics, unclean leader election off; kafka-I starts
+#                              (or restarts) node I of that cluster alone
+#   services/local.sh down [kafka|redis|kafka-I]  stop exactly the processes `up` started (pid files)
 #   services/local.sh status   say what runs where
+#   services/local.sh bootstrap [--brokers N]     print the bootstrap list (KAFKA_BROKER_ADDRESS)
 #   services/local.sh clean    down, then delete the data (a fresh cluster id next time)
 #
 # `make services` / `make services-down` call this; so do the test fixtures (devtools/servers.py),
@@ -15,9 +21,16 @@
 #   SERVICES_DIR           pid files, logs and data          (default: .cache/services)
 #   KAFKA_PORT             client listener on 127.0.0.1        (default: 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller listener           (default: 9093)
+#   KAFKA_BROKERS          brokers, as --brokers               (default: 1)
+#   KAFKA_PORTS            a cluster's client ports, comma-separated, one per node
+#                          (default: KAFKA_PORT, KAFKA_PORT+2, ...)
+#   KAFKA_CONTROLLER_PORTS a cluster's controller ports, likewise
+#                          (default: KAFKA_CONTROLLER_PORT, KAFKA_CONTROLLER_PORT+2, ...)
 #   REDIS_PORT             Redis on 127.0.0.1                  (default: 6379)
 #   KAFKA_HOME             an existing Kafka installation: its libs/ is used instead of Maven
-#   KAFKA_HEAP_OPTS        JVM heap for the broker             (default: -Xms256m -Xmx1g)
+#   KAFKA_HEAP_OPTS        JVM heap of each broker             (default: -Xms256m -Xmx1g; in a
+#                                                              cluster -Xms128m -Xmx512m, so
+#                                                              three fit a 2-core laptop)
 #   PYTHON                 interpreter with confluent-kafka, for the readiness probe
 #   KAFKA_EXTRA_PROPERTIES a file of broker properties appended to the generated ones (the
 #                          last value of a key wins): e.g. an extra SASL_SSL listener
@@ -29,6 +42,7 @@ SERVICES_DIR="${SERVICES_DIR:-$root/.cache/services}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
 PYTHON="${PYTHON:-$root/.venv/bin/python}"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")"
 JARS_DIR="${KAFKA_JARS_DIR:-$root/.cache/kafka-$KAFKA_VERSION/libs}"
@@ -38,7 +52,14 @@ say() { echo "services: $*"; }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# a process that exited but is not reaped yet (a SIGKILLed broker, a slow init) answers
+# kill -0 for a while: its state in /proc says it is a zombie
+pid_alive() {
+  [ -f "$1" ] || return 1
+  local pid; pid="$(cat "$1")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  [ ! -r "/proc/$pid/stat" ] || ! sed 's/.*) //' "/proc/$pid/stat" | grep -q '^[ZX]'
+}
 
 need_java() {
   command -v java >/dev/null 2>&1 || die "Java 17+ is required for Kafka: install a JDK (e.g. apt-get install -y openjdk-17-jre-headless)"
@@ -85,51 +106,134 @@ deps() {
   [ -x "$PYTHON" ] || command -v "$PYTHON" >/dev/null 2>&1 || die "no Python for the readiness probe at $PYTHON (run make venv, or set PYTHON)"
 }
 
+# port $3 of node... : the $2-based port of node $3, or the $3rd of the list $1
+node_port() {
+  local list="$1" base="$2" i="$3"
+  if [ -n "$list" ]; then echo "$list" | cut -d, -f"$i"; else echo $((base + 2 * (i - 1))); fi
+}
+
+client_port() { node_port "${KAFKA_PORTS:-}" "$KAFKA_PORT" "$1"; }
+controller_port() { node_port "${KAFKA_CONTROLLER_PORTS:-}" "$KAFKA_CONTROLLER_PORT" "$1"; }
+
+cluster_voters() {
+  local i voters=""
+  for i in $(seq 1 "$KAFKA_BROKERS"); do voters="$voters${voters:+,}$i@127.0.0.1:$(controller_port "$i")"; done
+  echo "$voters"
+}
+
+# the bootstrap list of every broker: what KAFKA_BROKER_ADDRESS should be
+bootstrap() {
+  local i list=""
+  for i in $(seq 1 "$KAFKA_BROKERS"); do list="$list${list:+,}127.0.0.1:$(client_port "$i")"; done
+  echo "$list"
+}
+
+# the data, logs and pid file of a node: kafka/ for a single broker, kafka-I/ in a cluster
+node_dir() { if [ "$KAFKA_BROKERS" = 1 ]; then echo "$SERVICES_DIR/kafka"; else echo "$SERVICES_DIR/kafka-$1"; fi; }
+
 start_kafka() {
-  local dir="$SERVICES_DIR/kafka"
-  if pid_alive "$dir/kafka.pid"; then say "kafka already running (pid $(cat "$dir/kafka.pid"))"; return 0; fi
-  port_busy "$KAFKA_PORT" && die "port $KAFKA_PORT is taken: stop what listens there or set KAFKA_PORT"
-  port_busy "$KAFKA_CONTROLLER_PORT" && die "port $KAFKA_CONTROLLER_PORT is taken: set KAFKA_CONTROLLER_PORT"
+  local i
+  if [ "$KAFKA_BROKERS" != 1 ] && pid_alive "$SERVICES_DIR/kafka/kafka.pid"; then
+    die "a single broker runs from $SERVICES_DIR/kafka: stop it first (services/local.sh down kafka)"
+  fi
+  for i in $(seq 1 "$KAFKA_BROKERS"); do start_node "$i"; done
+}
+
+start_node() {
+  local id="$1" dir port cport
+  dir="$(node_dir "$id")"
+  port="$(client_port "$id")"
+  cport="$(controller_port "$id")"
+  [ -n "$port" ] && [ -n "$cport" ] || die "no ports for node $id in KAFKA_PORTS / KAFKA_CONTROLLER_PORTS"
+  if pid_alive "$dir/kafka.pid"; then say "kafka node $id already running (pid $(cat "$dir/kafka.pid"))"; return 0; fi
+  port_busy "$port" && die "port $port is taken: stop what listens there or set KAFKA_PORT(S)"
+  port_busy "$cport" && die "port $cport is taken: set KAFKA_CONTROLLER_PORT(S)"
   mkdir -p "$dir/data" "$dir/logs"
+  # Internal topics (consumer offsets, exactly-once transactions) and topics created
+  # without a factor get one replica per broker, at most 3, and with 3 need 2 in sync
+  # to take a write: one broker lost loses nothing, two lost stop writes instead.
+  local replicas=1 min_isr=1
+  if [ "$KAFKA_BROKERS" -ge 3 ]; then replicas=3; min_isr=2; elif [ "$KAFKA_BROKERS" = 2 ]; then replicas=2; fi
   cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+node.id=$id
+controller.quorum.voters=$(cluster_voters)
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$dir/data
 num.partitions=1
-# one node: internal topics must not ask for replicas that cannot exist,
+# on one node internal topics must not ask for replicas that cannot exist,
 # or consumer offsets and exactly-once transactions never become available
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+default.replication.factor=$replicas
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$replicas
+transaction.state.log.replication.factor=$replicas
+transaction.state.log.min.isr=$min_isr
+share.coordinator.state.topic.replication.factor=$replicas
+share.coordinator.state.topic.min.isr=$min_isr
+# a replica that fell behind never becomes leader: that would drop acknowledged records
+unclean.leader.election.enable=false
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
 EOF
+  if [ "$KAFKA_BROKERS" != 1 ]; then
+    # fewer internal partitions than the default 50: a cluster on one laptop moves the
+    # leadership of each of them whenever a broker goes
+    printf '%s\n' "offsets.topic.num.partitions=10" "transaction.state.log.num.partitions=10" \
+      >>"$dir/server.properties"
+    # Idle client connections are closed after 10 s (default 10 min). A mitigation of a
+    # librdkafka hang (confluentinc/librdkafka#5511): after the broker that was a
+    # consumer group's coordinator dies, a transactional producer's
+    # send_offsets_to_transaction() may wait for good, until some other broker
+    # connection changes state; an idle one closed by its broker is such a change.
+    echo "connections.max.idle.ms=10000" >>"$dir/server.properties"
+  fi
   if [ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]; then
     [ -f "$KAFKA_EXTRA_PROPERTIES" ] || die "KAFKA_EXTRA_PROPERTIES=$KAFKA_EXTRA_PROPERTIES is not a file"
     { echo "# from $KAFKA_EXTRA_PROPERTIES"; cat "$KAFKA_EXTRA_PROPERTIES"; } >>"$dir/server.properties"
   fi
   local cp; cp="$(kafka_classpath)"
   if [ ! -f "$dir/data/meta.properties" ]; then
-    local cluster_id
-    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    # every node of a cluster is formatted with the same cluster id, kept beside them
+    local cluster_id id_file="$SERVICES_DIR/kafka-cluster.id"
+    if [ "$KAFKA_BROKERS" != 1 ] && [ -s "$id_file" ]; then
+      cluster_id="$(cat "$id_file")"
+    else
+      cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+      [ "$KAFKA_BROKERS" = 1 ] || echo "$cluster_id" >"$id_file"
+    fi
     java -cp "$cp" kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$dir/server.properties" \
       >"$dir/logs/format.log" 2>&1 || { cat "$dir/logs/format.log" >&2; die "formatting Kafka storage failed"; }
   fi
-  local log4j="$here/log4j2.properties"
+  local log4j="$here/log4j2.properties" heap="${KAFKA_HEAP_OPTS:-}"
   [ -n "${KAFKA_HOME:-}" ] && [ -f "$KAFKA_HOME/config/log4j2.yaml" ] && log4j="$KAFKA_HOME/config/log4j2.yaml"
+  if [ -z "$heap" ]; then
+    if [ "$KAFKA_BROKERS" = 1 ]; then heap="-Xms256m -Xmx1g"; else heap="-Xms128m -Xmx512m"; fi
+  fi
   # shellcheck disable=SC2086
-  setsid nohup java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g} -XX:+UseG1GC -Djava.awt.headless=true \
+  setsid nohup java $heap -XX:+UseG1GC -Djava.awt.headless=true \
     -Dkafka.logs.dir="$dir/logs" -Dlog4j2.configurationFile="$log4j" \
     -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 </dev/null &
   echo $! >"$dir/kafka.pid"
+}
+
+# wait until Kafka answers metadata with every broker registered (asked through the
+# whole bootstrap list), or until node $1 answers on its own listener
+wait_for_kafka() {
+  local address k dir brokers="$KAFKA_BROKERS"
+  if [ -n "${1:-}" ]; then
+    # a node serves requests only once the controllers unfenced it: that it answers is
+    # enough (the others may be down on purpose)
+    address="127.0.0.1:$(client_port "$1")"; dir="$(node_dir "$1")"; brokers=1
+  else
+    address="$(bootstrap)"; dir="$(node_dir 1)"
+  fi
+  k="$("$PYTHON" "$here/probe.py" kafka "$address" 120 "$brokers")" \
+    || { tail -n 30 "$dir/logs/stdout.log" "$dir/logs/server.log" >&2 2>/dev/null; die "kafka did not become ready"; }
+  say "kafka $KAFKA_VERSION ready on $address ($k); logs: $dir/logs/server.log"
 }
 
 start_redis() {
@@ -145,16 +249,26 @@ start_redis() {
 }
 
 up() {
-  local which="${1:-all}" k r
+  local which="${1:-all}" r node=""
+  case "$KAFKA_BROKERS" in ''|*[!0-9]*|0) die "--brokers needs a number of at least 1, got '$KAFKA_BROKERS'" ;; esac
+  case "$which" in
+    all|kafka|redis) ;;
+    kafka-[0-9]*)
+      node="${which#kafka-}"
+      [ "$KAFKA_BROKERS" != 1 ] && [ "$node" -ge 1 ] && [ "$node" -le "$KAFKA_BROKERS" ] \
+        || die "$which: no such node in a cluster of $KAFKA_BROKERS (give --brokers N)" ;;
+    *) die "up: unknown service $which" ;;
+  esac
   deps
   mkdir -p "$SERVICES_DIR"
-  if [ "$which" != redis ]; then
+  if [ -n "$node" ]; then
+    start_node "$node"
+    wait_for_kafka "$node"
+  elif [ "$which" != redis ]; then
     start_kafka
-    k="$("$PYTHON" "$here/probe.py" kafka "127.0.0.1:$KAFKA_PORT" 90)" \
-      || { tail -n 30 "$SERVICES_DIR/kafka/logs/stdout.log" "$SERVICES_DIR/kafka/logs/server.log" >&2 2>/dev/null; die "kafka did not become ready"; }
-    say "kafka $KAFKA_VERSION ready on 127.0.0.1:$KAFKA_PORT ($k); logs: $SERVICES_DIR/kafka/logs/server.log"
+    wait_for_kafka
   fi
-  if [ "$which" != kafka ]; then
+  if [ "$which" = all ] || [ "$which" = redis ]; then
     start_redis
     r="$("$PYTHON" "$here/probe.py" redis "127.0.0.1:$REDIS_PORT" 30)" || die "redis did not become ready"
     say "redis ready on 127.0.0.1:$REDIS_PORT ($r); log: $SERVICES_DIR/redis/redis.log"
@@ -174,22 +288,67 @@ stop_pid() {
   rm -f "$pidfile"
 }
 
+# the pid files of every Kafka node `up` started here: a single broker's, a cluster's
+kafka_pidfiles() {
+  local f
+  for f in "$SERVICES_DIR/kafka/kafka.pid" "$SERVICES_DIR"/kafka-[0-9]*/kafka.pid; do
+    [ -f "$f" ] && echo "$f"
+  done
+  return 0
+}
+
 down() {
-  local which="${1:-all}"
+  local which="${1:-all}" f
+  case "$which" in
+    kafka-[0-9]*) stop_pid "kafka node ${which#kafka-}" "$SERVICES_DIR/$which/kafka.pid"; return ;;
+    all|kafka|redis) ;;
+    *) die "down: unknown service $which" ;;
+  esac
   [ "$which" = kafka ] || stop_pid redis "$SERVICES_DIR/redis/redis.pid"
-  [ "$which" = redis ] || stop_pid kafka "$SERVICES_DIR/kafka/kafka.pid"
+  if [ "$which" != redis ]; then
+    # a cluster's nodes are asked to stop together: one by one, the last would wait in
+    # vain for a controller quorum to hand its partitions to
+    for f in $(kafka_pidfiles); do if pid_alive "$f"; then kill -TERM "$(cat "$f")" 2>/dev/null || true; fi; done
+    for f in $(kafka_pidfiles); do stop_pid "kafka ($(basename "$(dirname "$f")"))" "$f"; done
+  fi
 }
 
 status() {
-  pid_alive "$SERVICES_DIR/kafka/kafka.pid" && say "kafka running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$SERVICES_DIR/kafka/kafka.pid"))" || say "kafka not running"
+  local f node found=""
+  for f in $(kafka_pidfiles); do
+    found=1
+    node="$(basename "$(dirname "$f")")"
+    if pid_alive "$f"; then
+      say "$node running (pid $(cat "$f")): $(sed -n 's/^listeners=//p' "$(dirname "$f")/server.properties")"
+    else
+      say "$node not running"
+    fi
+  done
+  [ -n "$found" ] || say "kafka not running"
   pid_alive "$SERVICES_DIR/redis/redis.pid" && say "redis running on 127.0.0.1:$REDIS_PORT (pid $(cat "$SERVICES_DIR/redis/redis.pid"))" || say "redis not running"
 }
 
-case "${1:-}" in
+# --brokers N anywhere among the arguments; the other one names the service
+parse_options() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --brokers) [ $# -ge 2 ] || die "--brokers needs a number"; KAFKA_BROKERS="$2"; shift 2 ;;
+      --brokers=*) KAFKA_BROKERS="${1#--brokers=}"; shift ;;
+      *) ARG="$1"; shift ;;
+    esac
+  done
+}
+
+command="${1:-}"
+[ $# -gt 0 ] && shift
+ARG=all
+parse_options "$@"
+case "$command" in
   deps) deps ;;
-  up) up "${2:-all}" ;;
-  down) down "${2:-all}" ;;
+  up) up "$ARG" ;;
+  down) down "$ARG" ;;
   status) status ;;
+  bootstrap) bootstrap ;;
   clean) down; rm -rf "$SERVICES_DIR"; say "removed $SERVICES_DIR" ;;
-  *) echo "usage: $0 deps|up [kafka|redis]|down [kafka|redis]|status|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 deps|up [--brokers N] [kafka|redis|kafka-I]|down [kafka|redis|kafka-I]|status|bootstrap [--brokers N]|clean" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@
 Used by services/local.sh, so `make services` reports ready only when clients can
 really talk to the broker, not merely when its port is open.
 
-    python services/probe.py kafka 127.0.0.1:9092 [timeout_s]
+    python services/probe.py kafka 127.0.0.1:9092[,127.0.0.1:9094,...] [timeout_s] [brokers]
     python services/probe.py redis 127.0.0.1:6379 [timeout_s]
 """
 
@@ -14,7 +14,9 @@ import sys
 import time
 
 
-def kafka_ready(address: str, timeout: float) -> str:
+def kafka_ready(address: str, timeout: float, brokers: int = 1) -> str:
+    """Ready once metadata lists ``brokers`` brokers: a cluster's client that finds fewer
+    registered could not yet create a topic with replication factor 3."""
     from confluent_kafka.admin import AdminClient
 
     deadline = time.monotonic() + timeout
@@ -23,8 +25,9 @@ def kafka_ready(address: str, timeout: float) -> str:
         admin = AdminClient({"bootstrap.servers": address, "log_level": 0})
         try:
             md = admin.list_topics(timeout=min(5.0, max(0.5, deadline - time.monotonic())))
-            if md.brokers:
+            if md.brokers and len(md.brokers) >= brokers:
                 return f"cluster {md.cluster_id}, {len(md.brokers)} broker(s)"
+            last = f"{len(md.brokers)} of {brokers} brokers registered"
         except Exception as exc:  # the broker is still starting
             last = str(exc)
         time.sleep(0.5)
@@ -53,8 +56,10 @@ def main(argv: list[str]) -> None:
     if len(argv) < 3 or argv[1] not in ("kafka", "redis"):
         raise SystemExit(__doc__)
     timeout = float(argv[3]) if len(argv) > 3 else 60.0
-    probe = kafka_ready if argv[1] == "kafka" else redis_ready
-    print(probe(argv[2], timeout))
+    if argv[1] == "kafka":
+        print(kafka_ready(argv[2], timeout, int(argv[4]) if len(argv) > 4 else 1))
+    else:
+        print(redis_ready(argv[2], timeout))
 
 
 if __name__ == "__main__":

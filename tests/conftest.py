@@ -36,6 +36,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(getattr(pytest.mark, tier))
         if "faults" in parts:
             item.add_marker(pytest.mark.integration)
+    if not os.environ.get("WIKIPULSE_CLUSTER_ALL"):
+        more = [item for item in items if item.get_closest_marker("cluster_more")]
+        if more:
+            config.hook.pytest_deselected(items=more)
+            items[:] = [item for item in items if not item.get_closest_marker("cluster_more")]
     if not os.environ.get("DOCKER_COMPOSE"):
         # the Compose tests need what `make test-docker` provides (tests/docker/engine.sh)
         docker = [item for item in items if "docker" in item.path.parts]
@@ -48,6 +53,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def services() -> Iterator[Services]:
     """A real Kafka broker and a real Redis for the whole session."""
     with provide() as found:
+        yield found
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Services]:
+    """A three-broker KRaft cluster (local servers, always: the cluster scenarios kill and
+    restart its brokers through ``cluster.local``) and a Redis, for the whole session."""
+    with provide(need=("cluster", "redis")) as found:
         yield found
 
 

@@ -21,6 +21,15 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+def new_topic_config(settings: KafkaSettings) -> dict[str, str]:
+    """The configuration of the topics the services create (raw and dead-letter): room
+    for large events, and on a cluster the in-sync replicas a write needs."""
+    config = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+    if settings.min_insync_replicas is not None:
+        config["min.insync.replicas"] = str(settings.min_insync_replicas)
+    return config
+
+
 def startup_failure(service: str, settings: KafkaSettings, exc: KafkaException) -> str:
     """The one-line message a service exits with when Kafka cannot be used at start-up."""
     reason = exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else exc
@@ -47,6 +56,20 @@ def ensure_topic(settings: KafkaSettings, name: str, partitions: int) -> int:
                 raise _with_cause(exc, broker_errors) from exc
             log.warning("kafka not ready for topic %s yet (%s); retrying", name, exc)
             time.sleep(1.0)
+
+
+def cluster_identity(settings: KafkaSettings) -> str:
+    """Which Kafka cluster the bootstrap list reached: its id and its brokers, for the
+    start-up log, so a log shows where a service wrote (two clusters may share names)."""
+    admin = AdminClient({**settings.client_config(), "log_level": 3})
+    try:
+        found = admin.describe_cluster(request_timeout=15).result()
+    except KafkaException as exc:  # informative only: never a reason not to start
+        return f"(not described: {exc})"
+    brokers = ", ".join(
+        f"{n.id}@{n.host}:{n.port}" for n in sorted(found.nodes, key=lambda n: n.id)
+    )
+    return f"{found.cluster_id} with {len(found.nodes)} broker(s): {brokers}"
 
 
 def topic_id(settings: KafkaSettings, name: str) -> str:
@@ -86,7 +109,7 @@ def _ensure_topic_once(
         name,
         num_partitions=partitions,
         replication_factor=settings.raw_topic_replication_factor,
-        config={"max.message.bytes": str(MAX_MESSAGE_BYTES)},
+        config=new_topic_config(settings),
     )
     future = admin.create_topics([topic], request_timeout=15)[name]
     try:

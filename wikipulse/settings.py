@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wikipulse.events import DEFAULT_MAX_FUTURE_SKEW_SECONDS
@@ -60,11 +60,43 @@ class KafkaSettings(EnvSettings):
         6, ge=1, description="partitions when a service creates the raw topic"
     )
     raw_topic_replication_factor: int = Field(
-        1, ge=1, description="replicas when a service creates a topic"
+        1,
+        ge=1,
+        description="replicas when a service creates the raw or the dead-letter topic "
+        "(3 on a cluster)",
+    )
+    raw_topic_min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        description="`min.insync.replicas` of the topics a service creates; unset: 2 with "
+        "3 or more replicas (a write survives a broker's loss), else the broker's default",
     )
     kafka_startup_timeout_seconds: float = Field(
         60.0, gt=0, description="how long start-up waits for Kafka before giving up"
     )
+
+    @model_validator(mode="after")
+    def _isr_within_replicas(self) -> KafkaSettings:
+        isr = self.raw_topic_min_insync_replicas
+        if isr is not None and isr > self.raw_topic_replication_factor:
+            # every write would be refused (NOT_ENOUGH_REPLICAS) with all brokers up
+            raise ValueError(
+                f"RAW_TOPIC_MIN_INSYNC_REPLICAS={isr} exceeds "
+                f"RAW_TOPIC_REPLICATION_FACTOR={self.raw_topic_replication_factor}"
+            )
+        return self
+
+    @property
+    def min_insync_replicas(self) -> int | None:
+        """``min.insync.replicas`` for the topics a service creates (None: the broker's).
+
+        With ``acks=all`` a write is acknowledged once this many replicas have it, so 2 of
+        3 keeps every acknowledged record through the loss of any one broker, and stops
+        writes (rather than risking them) when only one is left.
+        """
+        if self.raw_topic_min_insync_replicas is not None:
+            return self.raw_topic_min_insync_replicas
+        return 2 if self.raw_topic_replication_factor >= 3 else None
 
     @property
     def dlq_topic(self) -> str:

@@ -1,7 +1,11 @@
 """Settings come from the environment and secrets stay out of logs."""
 
+import pytest
+from pydantic import ValidationError
+
 from processor.settings import ProcessorSettings
 from producer.settings import ProducerSettings
+from wikipulse.kafka import new_topic_config
 from wikipulse.settings import redact_url
 
 
@@ -33,3 +37,22 @@ def test_environment_overrides_and_security_pass_through(monkeypatch):
 def test_redis_passwords_are_redacted_for_logs():
     assert redact_url("rediss://app:pw@cache:6380/1") == "rediss://app:***@cache:6380/1"
     assert redact_url("redis://cache:6379/0") == "redis://cache:6379/0"
+
+
+def test_three_replicas_need_two_in_sync_unless_told_otherwise(monkeypatch):
+    """With ``acks=all`` an acknowledged write is on min.insync.replicas brokers: 2 of 3
+    survives any one broker's loss; the topics the services create must say so."""
+    monkeypatch.setenv("RAW_TOPIC_REPLICATION_FACTOR", "3")
+    assert new_topic_config(ProducerSettings())["min.insync.replicas"] == "2"
+    monkeypatch.setenv("RAW_TOPIC_MIN_INSYNC_REPLICAS", "3")
+    assert new_topic_config(ProcessorSettings())["min.insync.replicas"] == "3"
+    monkeypatch.setenv("RAW_TOPIC_REPLICATION_FACTOR", "1")
+    monkeypatch.delenv("RAW_TOPIC_MIN_INSYNC_REPLICAS")
+    assert "min.insync.replicas" not in new_topic_config(ProducerSettings())  # the broker's
+
+
+def test_more_in_sync_replicas_than_replicas_is_refused(monkeypatch):
+    monkeypatch.setenv("RAW_TOPIC_REPLICATION_FACTOR", "2")
+    monkeypatch.setenv("RAW_TOPIC_MIN_INSYNC_REPLICAS", "3")
+    with pytest.raises(ValidationError, match="exceeds RAW_TOPIC_REPLICATION_FACTOR=2"):
+        ProducerSettings()
