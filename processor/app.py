@@ -196,14 +196,15 @@ class QuixSeeker:
 
 
 class CountingApplication(Application):
-    """Quix Streams' `Application`, with two rebalance paths made safe.
+    """Quix Streams' `Application`, with the rebalance paths made safe.
 
-    *A lost assignment leaves nothing to commit.* When a replica loses its partitions
-    (it was silent past the session timeout), Quix drops their state but keeps the open
-    checkpoint: its dead letters and offsets would be committed with the next
-    checkpoint, after the partitions went to another replica, which writes the same dead
-    letters again. Aborting the checkpoint's transaction makes the lost records count
-    where they are read next, once.
+    *A lost assignment commits nothing of the lost partitions.* The open checkpoint's
+    transaction carries the consumer group's generation, so the broker refuses its
+    commit once the partitions went to another replica (KIP-447), and the Redis writes
+    of the lost partitions are fenced by offset. Aborting the transaction here instead,
+    inside the rebalance callback, once hung a processor whose broker was just coming
+    back (the `kafka-outage` fault scenario); what this replica knew of the partitions
+    is forgotten, so it reads their progress afresh when they come back.
 
     *An assignment is never left paused.* A sink back-pressure pauses every partition
     until Quix resumes them; a rebalance in between clears Quix's list of what to
@@ -230,10 +231,5 @@ class CountingApplication(Application):
 
     def _on_lost(self, consumer: Any, topic_partitions: list[TopicPartition]) -> None:
         super()._on_lost(consumer, topic_partitions)
-        context = self._processing_context
-        log.warning("lost %d partitions: their open checkpoint is dropped", len(topic_partitions))
-        context.checkpoint.close()
-        context.init_checkpoint()  # type: ignore[no-untyped-call]
-        for sink in context.sink_manager.sinks:
-            sink.on_paused()  # type: ignore[no-untyped-call]
+        log.warning("lost %d partitions: what it knew of them is forgotten", len(topic_partitions))
         self._forget(topic_partitions)
