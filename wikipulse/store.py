@@ -349,21 +349,19 @@ class WindowStore:
 
     def recorded(self) -> tuple[int, int] | None:
         """``(window_ms, partitions)`` as the processor last recorded them, if it did."""
-        found = cast(
-            list[bytes | None], self.client.hmget(self.keys.meta, ["window_ms", "partitions"])
-        )
-        if found[0] is None or found[1] is None:
-            return None
-        return int(found[0]), int(found[1])
+        found = self._meta("window_ms", "partitions")
+        return (int(found[0]), int(found[1])) if found else None
 
     def recorded_source(self) -> tuple[str, int] | None:
         """``(source, partitions)`` as the processor last recorded them, if it did."""
-        found = cast(
-            list[bytes | None], self.client.hmget(self.keys.meta, ["source", "partitions"])
-        )
-        if found[0] is None or found[1] is None:
-            return None
-        return found[0].decode(), int(found[1])
+        found = self._meta("source", "partitions")
+        return (found[0].decode(), int(found[1])) if found else None
+
+    def _meta(self, *fields: str) -> list[bytes] | None:
+        """``fields`` of `KeyLayout.meta`, or None unless all of them are recorded."""
+        found = cast(list[bytes | None], self.client.hmget(self.keys.meta, list(fields)))
+        present = [value for value in found if value is not None]
+        return present if len(present) == len(fields) else None
 
     # -- the readers' side ---------------------------------------------------------
 
