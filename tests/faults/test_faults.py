@@ -238,9 +238,18 @@ def restore_redis_from_an_older_snapshot(run: Run) -> None:
     assert servers is not None
     data = servers.directory / "redis" / "appendonlydir"
     kept = servers.directory / "redis-snapshot"
-    redis.Redis(port=servers.redis_port).execute_command("BGREWRITEAOF")
-    time.sleep(1)
-    shutil.copytree(data, kept)
+    client = redis.Redis(port=servers.redis_port)
+    client.execute_command("BGREWRITEAOF")
+    for _ in range(20):  # copied only once Redis removed the old files in the background
+        time.sleep(0.5)
+        if client.info("persistence")["aof_rewrite_in_progress"]:
+            continue
+        try:
+            shutil.copytree(data, kept)
+            break
+        except (FileNotFoundError, shutil.Error):  # a history file went while copied
+            shutil.rmtree(kept, ignore_errors=True)
+    assert kept.exists(), "no snapshot of redis could be copied"
     time.sleep(6)
     run.fault_at = time.time()
     _kill_redis(servers)
