@@ -156,7 +156,7 @@ class LocalServers:
             os.kill(pid, 0)
         except (OSError, ValueError):
             return None
-        return pid if _running(pid) else None
+        return pid if process_running(pid) else None
 
     def kill_broker(self, node: int, timeout: float = 30) -> None:
         """SIGKILL broker ``node``: no controlled shutdown, no flush; returns once it is gone."""
@@ -189,7 +189,7 @@ def _listening(port: int) -> bool:
     return True
 
 
-def _running(pid: int) -> bool:
+def process_running(pid: int) -> bool:
     """Whether ``pid`` runs, as opposed to having exited and not yet been reaped (this
     machine's init may take its time: a zombie still answers ``kill -0``)."""
     try:
