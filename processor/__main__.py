@@ -18,6 +18,7 @@ from processor.app import RecordedMismatch, build_app
 from processor.metrics import RESTARTS_IN_A_ROW
 from processor.settings import ProcessorSettings
 from processor.sink import UnsafeRedis
+from processor.watchdog import CommitWatchdog, kafka_answers, report_stuck, watch_commits
 from wikipulse.kafka import startup_failure
 from wikipulse.observability import serve_metrics, setup_logging
 
@@ -46,6 +47,9 @@ def main() -> None:
         waited = settings.kafka_startup_timeout_seconds
         sys.exit(f"wikipulse-processor: {exc} (still, after {waited:.0f} s)")
     started = time.monotonic()
+    if settings.commit_watchdog_seconds > 0:
+        limit = settings.commit_watchdog_seconds
+        watch_commits(app, CommitWatchdog(limit, kafka_answers(settings), _start_over))
     RESTARTS_IN_A_ROW.set(_restarts_before() + 1)
     healthy = threading.Timer(HEALTHY_AFTER_SECONDS, RESTARTS_IN_A_ROW.set, args=(0,))
     healthy.daemon = True
@@ -79,6 +83,17 @@ def restart(ran_for: float) -> None:
     log.warning("restarting in %.0f s (restart %d in a row)", delay, attempt + 1)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     time.sleep(delay)
+    _reexec(attempt)
+
+
+def _start_over(waited: float) -> None:
+    """What the commit watchdog does: no back-off, the commit waited long already."""
+    report_stuck(waited)
+    _reexec(_restarts_before() + 1)
+
+
+def _reexec(attempt: int) -> None:
+    """This process becomes a fresh processor (from any thread: the others end with it)."""
     os.environ[RESTARTS_ENV] = str(attempt)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -29,6 +29,12 @@ class ProcessorSettings(
     write_dead_letters: bool = Field(
         True, description="write invalid records to `<raw>.dlq` (`wikipulse rebuild` turns it off)"
     )
+    commit_watchdog_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="a checkpoint commit blocked this long while Kafka answers starts the "
+        "processor over (a librdkafka hang); 0: never",
+    )
     session_timeout_seconds: float = Field(
         10.0,
         ge=6,
