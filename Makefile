@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv run run-replay services services-down services-status services-clean \
-        test test-fast test-faults test-cluster test-docker lint format docs bench clean
+        test test-fast test-faults test-cluster test-docker lint format docs bench bench-cluster clean
 
 # The Docker tier: the Compose end-to-end test, the pipeline tests and one fault
 # scenario against testcontainers (tests/docker/engine.sh provides engine and images).
@@ -96,3 +96,8 @@ clean:
 bench: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+# one broker against a three-broker cluster: catch-up, producer and live rate (issue #26)
+bench-cluster: $(STAMP)
+	@PYTHON=$(PY) services/local.sh deps
+	$(PY) -m benchmarks.cluster $(BENCH_ARGS)

@@ -33,7 +33,7 @@ from benchmarks.catchup import (
 )
 from benchmarks.data import SHAPES, preload
 from benchmarks.latency import run_latency
-from benchmarks.live import broker_pid, run_live
+from benchmarks.live import broker_pids, run_live
 from benchmarks.producer_bench import run_producer
 from devtools.servers import provide
 from wikipulse.kafka import ensure_topic
@@ -108,12 +108,11 @@ def main() -> None:
             )
         if "live" not in args.skip:
             console.print(f"live rate (40 events/s, {args.live_seconds:.0f} s after 60 s) …")
-            local = services.local.directory if services.local else None
             report["live"] = run_live(
                 services.kafka,
                 services.redis_url,
                 workdir,
-                broker_pid(local),
+                broker_pids(services.local),
                 seconds=args.live_seconds,
             )
     report["calibration_end"] = calibrate()

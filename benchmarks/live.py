@@ -12,6 +12,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,26 @@ from benchmarks.catchup import spawn
 from benchmarks.procstat import usage
 from devtools.recordings import RECENTCHANGE, load_events
 from devtools.replay import ReplayServer
+from devtools.servers import LocalServers
 
 
-def broker_pid(local_dir: Path | None) -> int | None:
-    """The pid of the broker services/local.sh started for this run, if it did."""
-    if local_dir is None:
-        return None
-    pidfile = local_dir / "kafka" / "kafka.pid"
-    return int(pidfile.read_text()) if pidfile.exists() else None
+def broker_pids(local: LocalServers | None) -> dict[str, int]:
+    """The pid of each broker services/local.sh started for this run, by name (none
+    when the run's Kafka was not started by it)."""
+    if local is None:
+        return {}
+    found = {
+        "kafka broker" if local.brokers == 1 else f"kafka broker {node}": local.broker_pid(node)
+        for node in range(1, local.brokers + 1)
+    }
+    return {name: pid for name, pid in found.items() if pid is not None}
 
 
 def run_live(
     kafka: str,
     redis_url: str,
     workdir: Path,
-    broker: int | None,
+    brokers: Mapping[str, int],
     seconds: float = 120.0,
     rate: float = 40.0,
     settle: float = 60.0,
@@ -65,8 +71,7 @@ def run_live(
             "producer": spawn("producer", env, workdir / "live-producer.log"),
         }
         pids = {name: proc.pid for name, proc in procs.items()}
-        if broker is not None:
-            pids["kafka broker"] = broker
+        pids.update(brokers)
         try:
             time.sleep(settle)
             before = {name: usage(pid) for name, pid in pids.items()}
