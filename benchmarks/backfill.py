@@ -15,6 +15,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -27,7 +28,9 @@ from wikipulse.store import KeyLayout, WindowStore
 WINDOW_MS = 30_000
 
 
-def run_backfill(kafka: str, redis_url: str, workdir: Path, seconds: int, rate: float) -> dict:
+def run_backfill(
+    kafka: str, redis_url: str, workdir: Path, seconds: int, rate: float
+) -> dict[str, Any]:
     suffix = uuid.uuid4().hex[:8]
     prefix = f"bench:backfill:{suffix}:"
     client = redis.Redis.from_url(redis_url)

@@ -198,7 +198,7 @@ def run_limit(
     metadata = consumer.list_topics(topic, timeout=10)
     partitions = len(metadata.topics[topic].partitions)
     counts: dict[int, Counter[str]] = {}
-    seen, eof = 0, set()
+    seen, eof = 0, set[int]()
     start, cpu = time.monotonic(), time.process_time()
     consumer.subscribe([topic])
     loads = orjson.loads
@@ -235,10 +235,10 @@ def verify(redis_url: str, prefix: str, expected: dict[int, dict[str, int]]) -> 
     client = redis.Redis.from_url(redis_url)
     wrong = 0
     for start, counts in expected.items():
-        got = {
-            m.decode(): int(s)
-            for m, s in client.zrange(KeyLayout(prefix).window(start), 0, -1, withscores=True)
-        }
+        scored: list[tuple[bytes, float]] = client.zrange(  # type: ignore[assignment]
+            KeyLayout(prefix).window(start), 0, -1, withscores=True
+        )
+        got = {m.decode(): int(s) for m, s in scored}
         wrong += got != counts
     return wrong
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import redis
 
 from benchmarks.catchup import key_prefix, spawn
-from benchmarks.data import DATA
-from devtools.recordings import load_events
+from devtools.recordings import DATA, load_events
 from devtools.replay import ReplayServer
+from wikipulse.store import KeyLayout
 
 
 def run_latency(
@@ -27,6 +27,7 @@ def run_latency(
     rate: float = 100.0,
 ) -> dict[str, object]:
     prefix = key_prefix(topic, "latency")
+    keys = KeyLayout(prefix)
     client = redis.Redis.from_url(redis_url)
     recorded = load_events(DATA / "recentchange-2026-06-20.sse")
     seen: dict[int, float] = {}
@@ -35,7 +36,8 @@ def run_latency(
     def watch() -> None:
         while not stop.is_set():
             now_ms = time.time() * 1000
-            for member in client.zrange(f"{prefix}windows", 0, -1):
+            members: list[bytes] = client.zrange(keys.complete, 0, -1)  # type: ignore[assignment]
+            for member in members:
                 seen.setdefault(int(member), now_ms)
             time.sleep(0.02)
 

@@ -19,7 +19,7 @@ test_oracle.py`` runs this job beside ours as an oracle.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from quixstreams import Application
@@ -31,7 +31,7 @@ from quixstreams.models.serializers.json import JSONDeserializer
 HEARTBEAT_KEY = b"\x00heartbeat"
 
 
-class JSONOrHeartbeat(JSONDeserializer):  # type: ignore[misc]
+class JSONOrHeartbeat(JSONDeserializer):
     """JSON, except that an empty value (a heartbeat) is an empty object, not an error."""
 
     def __call__(self, value: bytes, ctx: SerializationContext) -> Any:
@@ -41,7 +41,11 @@ class JSONOrHeartbeat(JSONDeserializer):  # type: ignore[misc]
 def main() -> None:
     window_ms = int(float(os.environ.get("WINDOW_SECONDS", "30")) * 1000)
     grace_ms = int(float(os.environ.get("GRACE_SECONDS", "5")) * 1000)
-    closing = os.environ.get("NAIVE_CLOSING_STRATEGY", "partition")
+    asked = os.environ.get("NAIVE_CLOSING_STRATEGY", "partition")
+    strategies: dict[str, Literal["key", "partition"]] = {"key": "key", "partition": "partition"}
+    if asked not in strategies:
+        raise SystemExit(f"NAIVE_CLOSING_STRATEGY is key or partition, not {asked!r}")
+    closing = strategies[asked]
     app = Application(
         broker_address=os.environ["KAFKA_BROKER_ADDRESS"],
         consumer_group=os.environ["CONSUMER_GROUP"],

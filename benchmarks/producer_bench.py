@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 
 from benchmarks.catchup import Result, spawn
-from benchmarks.data import DATA
 from benchmarks.procstat import usage
-from devtools.recordings import load_events, restamp
+from devtools.recordings import DATA, load_events, restamp
 from devtools.replay import frame, resume_offset
 from devtools.servers import free_port
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Literal
 
 from benchmarks.calibration import calibrate, describe
 from benchmarks.data import heartbeat_times, preload
@@ -54,7 +55,9 @@ def run_variant(variant: str, kafka: str, topic: str, records: int, state_dir: s
 
     sdf = sdf.update(tick)
     if variant != "loop":
-        closing = "partition" if variant == "window-partition" else "key"
+        closing: Literal["key", "partition"] = (
+            "partition" if variant == "window-partition" else "key"
+        )
         sdf.tumbling_window(WINDOW_MS, grace_ms=GRACE_MS).count().final(closing_strategy=closing)
     start = time.monotonic()
     app.run()
