@@ -21,7 +21,9 @@ class ProcessorSettings(
         7 * 24 * 3600, ge=60, description="how long windows stay in Redis"
     )
     state_dir: str = Field(
-        "state", description="Quix Streams' state directory (kept empty: the windows live in Redis)"
+        "state",
+        description="a writable directory Quix Streams creates at start-up; nothing is "
+        "stored in it (the windows live in Redis)",
     )
     commit_interval_seconds: float = Field(
         0.5, gt=0, description="checkpoint period: how often final windows reach Redis"

@@ -1,4 +1,4 @@
-"""The window pipeline (`processor.windows.count_windows`) in-process: a real Quix
+"""The window pipeline (`processor.pipeline.wire`) in-process: a real Quix
 dataframe and the real sink writing to a real Redis, no Kafka. Each test feeds raw
 records as the producer writes them, commits as Quix does, and reads what reached Redis
 and the output topics."""
