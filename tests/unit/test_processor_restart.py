@@ -29,6 +29,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     monkeypatch.setattr(os, "execv", lambda path, argv: seen.setdefault("argv", argv))
     monkeypatch.setattr(signal, "signal", lambda *a: None)
     monkeypatch.delenv(entry.RESTARTS_ENV, raising=False)
+    monkeypatch.setenv("COMMIT_WATCHDOG_SECONDS", "0")  # no Quix app to watch here
     return seen
 
 
@@ -36,6 +37,14 @@ def test_a_failed_run_re_executes_the_processor_after_a_second(captured):
     entry.main()
     assert captured["argv"][1:] == ["-m", "processor"]
     assert captured["slept"] == 1.0
+
+
+def test_a_commit_the_watchdog_found_hung_starts_over_at_once(captured):
+    """It waited COMMIT_WATCHDOG_SECONDS already: no back-off on top."""
+    entry._start_over(121.0)
+    assert captured["argv"][1:] == ["-m", "processor"]
+    assert "slept" not in captured
+    assert os.environ[entry.RESTARTS_ENV] == "0"
 
 
 def test_repeated_quick_failures_back_off_up_to_30_seconds(captured, monkeypatch):
