@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from benchmarks.catchup import spawn
+from devtools.processes import spawn
 from devtools.recordings import RECENTCHANGE, load_events
 from devtools.replay import ReplayServer
 from devtools.servers import provide

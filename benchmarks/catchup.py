@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -16,7 +15,8 @@ import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from benchmarks.data import heartbeat_times
-from benchmarks.procstat import usage
+from devtools.observe import window_counts
+from devtools.processes import spawn, usage
 from wikipulse.store import KeyLayout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,17 +54,6 @@ def key_prefix(topic: str, tag: str) -> str:
     Redis reused across runs cannot hand a contender the finished windows of an earlier
     run (which once made a replica look done the moment it started)."""
     return f"bench:{topic}:{tag}:"
-
-
-def spawn(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as handle:
-        return subprocess.Popen(
-            [sys.executable, "-m", module],
-            env=env,
-            cwd=ROOT,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def run_ours(
@@ -231,16 +220,15 @@ def run_limit(
 
 
 def verify(redis_url: str, prefix: str, expected: dict[int, dict[str, int]]) -> int:
-    """How many windows in Redis differ from the expected counts (0 = exact)."""
+    """How many windows in Redis differ from the expected counts (0 = exact), read
+    through the Redis contract as the tests read them."""
     client = redis.Redis.from_url(redis_url)
-    wrong = 0
-    for start, counts in expected.items():
-        scored: list[tuple[bytes, float]] = client.zrange(  # type: ignore[assignment]
-            KeyLayout(prefix).window(start), 0, -1, withscores=True
+    try:
+        return sum(
+            window_counts(client, prefix, start) != counts for start, counts in expected.items()
         )
-        got = {m.decode(): int(s) for m, s in scored}
-        wrong += got != counts
-    return wrong
+    finally:
+        client.close()
 
 
 def run_bytewax(kafka: str, redis_url: str, topic: str, n: int, workdir: Path) -> Result | str:

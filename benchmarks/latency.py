@@ -10,7 +10,8 @@ from pathlib import Path
 
 import redis
 
-from benchmarks.catchup import key_prefix, spawn
+from benchmarks.catchup import key_prefix
+from devtools.processes import spawn
 from devtools.recordings import DATA, load_events
 from devtools.replay import ReplayServer
 from wikipulse.store import KeyLayout

@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from benchmarks.catchup import spawn
-from benchmarks.procstat import usage
+from devtools.processes import spawn, usage
 from devtools.recordings import RECENTCHANGE, load_events
 from devtools.replay import ReplayServer
 from devtools.servers import LocalServers

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.catchup import Result, spawn
-from benchmarks.procstat import usage
+from benchmarks.catchup import Result
+from devtools.processes import spawn, usage
 from devtools.recordings import DATA, load_events, restamp
 from devtools.replay import frame, resume_offset
 from devtools.servers import free_port

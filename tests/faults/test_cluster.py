@@ -39,19 +39,13 @@ import pytest
 import redis
 from confluent_kafka.admin import AdminClient
 
+from devtools.observe import indexed_windows, metric, wait_for
 from devtools.replay import ReplayServer
 from devtools.servers import LocalServers, Services, free_port
+from devtools.truth import invalid, truth
 from tests.faults.test_faults import ENV, RATE, Run, _dead_letters, _failures, _record
 from tests.support.names import Names
-from tests.support.pipeline import (
-    Pipeline,
-    assert_index_matches_truth,
-    indexed_windows,
-    invalid,
-    metric,
-    truth,
-    wait_for,
-)
+from tests.support.pipeline import Pipeline, assert_index_matches_truth
 from tests.support.streams import live_stream, with_noise
 from wikipulse.health import kafka_verdict
 from wikipulse.settings import KafkaSettings

@@ -41,23 +41,14 @@ import pytest
 import redis
 
 from devtools.faults import Connection, Fault
+from devtools.observe import indexed_windows, metric, read_topic, wait_for
+from devtools.processes import Service, usage
 from devtools.replay import ReplayServer
 from devtools.servers import LocalServers, Services, free_port, process_running
+from devtools.truth import invalid, judge, truth
 from tests.support.names import Names
 from tests.support.paths import ARTIFACTS
-from tests.support.pipeline import (
-    Pipeline,
-    Service,
-    assert_index_matches_truth,
-    indexed_windows,
-    invalid,
-    judge,
-    metric,
-    read_topic,
-    rss_kib,
-    truth,
-    wait_for,
-)
+from tests.support.pipeline import Pipeline, assert_index_matches_truth
 from tests.support.streams import RECORDED, iso, live_stream, play_async, with_noise
 from wikipulse.events import HEARTBEAT_KEY, Header
 
@@ -122,7 +113,7 @@ class Run:
                 if service.alive and service.process is not None:
                     pid = service.process.pid
                     with contextlib.suppress(OSError, AssertionError):  # it just exited
-                        self.rss.setdefault(f"{name} (pid {pid})", []).append(rss_kib(pid))
+                        self.rss.setdefault(f"{name} (pid {pid})", []).append(usage(pid).rss_kib)
 
 
 # ---------------------------------------------------------------- the faults

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 
+from devtools.observe import wait_for
 from devtools.recordings import RECENTCHANGE, load_events
 from devtools.replay import since_offset
-from tests.support.pipeline import assert_index_matches_truth, truth, wait_for
+from devtools.truth import truth
+from tests.support.pipeline import assert_index_matches_truth
 from tests.support.streams import live_stream, play_async
 
 HISTORY_SECONDS, HISTORY_RATE = 120, 25.0

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Producer
 
-from tests.support.pipeline import Pipeline, indexed_windows, wait_for, window_counts
+from devtools.observe import indexed_windows, wait_for, window_counts
+from tests.support.pipeline import Pipeline
 from wikipulse.events import PARTITIONER, heartbeat_record
 from wikipulse.kafka import ensure_topic, topic_id
 from wikipulse.settings import KafkaSettings

@@ -19,10 +19,10 @@ from fastapi.testclient import TestClient
 
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
+from devtools.observe import wait_for
 from devtools.servers import free_port
 from devtools.shapes import windows_like_recording, write_complete
 from tests.support.paths import ARTIFACTS
-from tests.support.pipeline import wait_for
 from wikipulse.store import Batch, KeyLayout, WindowStore
 
 WINDOW = 30_000

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Producer
 
-from tests.support.pipeline import Pipeline, read_topic, wait_for
+from devtools.observe import read_topic, wait_for
+from tests.support.pipeline import Pipeline
 from wikipulse.events import Header, heartbeat_record
 from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic
 from wikipulse.settings import KafkaSettings

@@ -30,10 +30,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.data import heartbeat_times, preload
+from devtools.observe import wait_for
+from devtools.processes import Service
 from devtools.recordings import RECENTCHANGE, load_events
 from devtools.servers import Services
 from tests.support.names import Names
-from tests.support.pipeline import Pipeline, Service, wait_for
+from tests.support.pipeline import Pipeline
 from wikipulse.events import HEARTBEAT_KEY, Event, Header, Kind, heartbeat_record, parse
 from wikipulse.store import KeyLayout, WindowStore
 

@@ -10,17 +10,16 @@ import threading
 import time
 from collections import Counter
 
-from tests.support.pipeline import (
-    Pipeline,
-    assert_index_matches_truth,
+from devtools.observe import (
     indexed_windows,
     metric,
     partial_windows,
     read_topic,
-    truth,
     wait_for,
     window_counts,
 )
+from devtools.truth import truth
+from tests.support.pipeline import Pipeline, assert_index_matches_truth
 from tests.support.streams import MALFORMED, live_stream, play_async, with_noise
 from wikipulse.events import Header
 

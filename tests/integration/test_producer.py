@@ -16,9 +16,11 @@ from pathlib import Path
 import httpx
 
 from devtools.faults import Fault
+from devtools.observe import read_topic, wait_for
+from devtools.processes import usage
 from devtools.replay import ReplayServer
 from devtools.servers import LocalServers, Services, free_port
-from tests.support.pipeline import Pipeline, read_topic, rss_kib, wait_for
+from tests.support.pipeline import Pipeline
 from tests.support.streams import RECORDED, live_stream
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 
@@ -219,13 +221,13 @@ def test_kafka_outage_pauses_reading_and_loses_nothing(names, tmp_path, replay):
         wait_connected(pipe, replay)
         replay.extend(RECORDED[:100])
         wait_until_published(pipe, 100)
-        rss_before = rss_kib(producer.process.pid)
+        rss_before = usage(producer.process.pid).rss_kib
         own.stop("kafka")
         # ~2,800 more events (each a distinct one) while Kafka is down
         replay.extend(live_stream(2_840, 1_000.0, time.time(), first=100))
         threading.Event().wait(5)
         assert producer.alive
-        rss_during = rss_kib(producer.process.pid)
+        rss_during = usage(producer.process.pid).rss_kib
         own.start("kafka")
         total = len(replay.log)
         records = wait_until_published(pipe, total, timeout=120)

@@ -13,9 +13,10 @@ import sys
 from confluent_kafka import Producer
 
 from benchmarks.data import preload
+from devtools.observe import read_topic
 from tests.support.names import Names
 from tests.support.paths import ROOT
-from tests.support.pipeline import Pipeline, read_topic
+from tests.support.pipeline import Pipeline
 from wikipulse.kafka import ensure_topic
 from wikipulse.settings import KafkaSettings
 from wikipulse.store import KeyLayout, WindowStore

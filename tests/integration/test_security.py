@@ -12,9 +12,11 @@ import httpx
 import pytest
 import redis
 
+from devtools.observe import wait_for
 from devtools.servers import LocalServers, free_port
+from devtools.truth import truth
 from tests.support.certs import make_certs
-from tests.support.pipeline import Pipeline, assert_index_matches_truth, truth, wait_for
+from tests.support.pipeline import Pipeline, assert_index_matches_truth
 from tests.support.streams import RECORDED, live_stream
 from wikipulse.store import KeyLayout, WindowStore
 

@@ -1,82 +1,24 @@
-"""Running the real services as processes, and an independent ground truth to check them.
+"""The services of one test as a pipeline, and the check that its windows are exact.
 
 The end-to-end tests start ``python -m producer`` and ``python -m processor`` exactly as
-a user would, against the session's real Kafka and Redis, fed by the replay server.
+a user would (`devtools.processes`), against the session's real Kafka and Redis, fed by
+the replay server, and compare what reached Redis with the independent ground truth
+(`devtools.truth`) through the Redis contract (`devtools.observe`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
 import redis
-from confluent_kafka import Consumer, TopicPartition
 
+from devtools.observe import indexed_windows, partial_windows, wait_for, window_counts
+from devtools.processes import Service
 from devtools.servers import Services
 from tests.support.names import Names
-from tests.support.paths import ROOT
-from wikipulse.store import KeyLayout, WindowStore
-
-
-@dataclass
-class Service:
-    """One service process; its output goes to ``log``."""
-
-    module: str
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Service:
-        handle = self.log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", self.module],
-            env=self.env,
-            cwd=ROOT,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        handle.close()
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no flush, no commit, no goodbye (and it must have died of it)."""
-        assert self.process is not None
-        assert self.process.poll() is None, f"{self.module} had already exited"
-        self.process.kill()
-        assert self.process.wait(10) == -signal.SIGKILL, self.process.returncode
-
-    def stop(self, timeout: float = 60) -> int:
-        """SIGTERM and wait; returns the exit code."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-            raise AssertionError(f"{self.module} ignored SIGTERM for {timeout} s") from None
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 @dataclass
@@ -144,107 +86,6 @@ class Pipeline:
         return "\n".join(f"--- {s.log.name}\n{s.output()[-4000:]}" for s in self.started)
 
 
-# ---------------------------------------------------------------- ground truth
-
-
-def judge(raw: bytes) -> tuple[str, str, int, str] | str:
-    """One record by the rules of the README, written again with the standard library.
-
-    Returns ``(server_name, identity, time_ms, "event")`` for a countable event, else
-    what it is instead: ``"canary"`` or ``"invalid"``. Countable: a JSON object, not a
-    canary, with a non-empty server name without control characters, at ``meta.dt``
-    (else, when there is no ``meta.dt`` at all, ``timestamp`` seconds); its identity is
-    ``meta.id`` (else a hash of the bytes).
-    """
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return "invalid"
-    if not isinstance(obj, dict):
-        return "invalid"
-    meta: dict[str, Any] = obj["meta"] if isinstance(obj.get("meta"), dict) else {}
-    if meta.get("domain") == "canary":
-        return "canary"
-    name = obj.get("server_name")
-    if not isinstance(name, str) or not name or len(name) > 253:
-        return "invalid"
-    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
-        return "invalid"
-    if isinstance(meta.get("dt"), str):
-        try:
-            dt = datetime.fromisoformat(meta["dt"])
-        except ValueError:
-            return "invalid"
-        dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-        ms = int(dt.timestamp() * 1000)
-    elif meta.get("dt") is None and type(obj.get("timestamp")) in (int, float):
-        ms = int(obj["timestamp"] * 1000)
-    else:
-        return "invalid"
-    identity = meta.get("id") if isinstance(meta.get("id"), str) and meta.get("id") else None
-    return name, identity or "sha1:" + hashlib.sha1(raw).hexdigest(), ms, "event"
-
-
-def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
-    """Expected counts per window, computed independently of the code under test."""
-    windows: dict[int, Counter[str]] = {}
-    seen: set[tuple[int, str, str]] = set()  # a copy counts once in its wiki's window
-    for raw in payloads:
-        verdict = judge(raw)
-        if isinstance(verdict, str):
-            continue
-        name, identity, ms, _ = verdict
-        start = ms - ms % window_ms
-        if (start, name, identity) in seen:
-            continue
-        seen.add((start, name, identity))
-        windows.setdefault(start, Counter())[name] += 1
-    return windows
-
-
-def invalid(payloads: Iterable[bytes]) -> set[bytes]:
-    """The payloads that must end in the dead-letter topic."""
-    return {raw for raw in payloads if judge(raw) == "invalid"}
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
-# ---------------------------------------------------------------- reading results
-
-
-def metric(service: Service, name: str, label: str = "") -> float:
-    """The sum of a metric's samples (those whose labels contain ``label``), read from
-    the running service's ``/metrics`` (it needs ``METRICS_PORT``)."""
-    port = service.env["METRICS_PORT"]
-    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in body.splitlines()
-        if line.startswith((name + "{", name + " ")) and label in line
-    )
-
-
-def indexed_windows(client: redis.Redis, prefix: str) -> list[int]:
-    """The starts of the complete windows, oldest first (through the Redis contract)."""
-    return WindowStore(client, KeyLayout(prefix)).starts(1_000_000)
-
-
-def partial_windows(client: redis.Redis, prefix: str) -> list[int]:
-    """The starts of the windows published partial, oldest first."""
-    return WindowStore(client, KeyLayout(prefix)).partial_starts(1_000_000)
-
-
-def window_counts(client: redis.Redis, prefix: str, start: int) -> Counter[str]:
-    """The counts of one published window, read fresh (no cache)."""
-    return Counter(WindowStore(client, KeyLayout(prefix)).counts([start])[start])
-
-
 #: How many windows at the start of a stream may be published partial: the window of its
 #: first record (the producer marks that time in every partition before it).
 LEADING_PARTIAL = 1
@@ -283,54 +124,3 @@ def assert_index_matches_truth(
     assert len(partial) <= leading_partial, f"{len(partial)} partial windows: {partial}"
     for start in wanted[len(partial) :]:
         assert window_counts(client, prefix, start) == expected[start], start
-
-
-def wait_for(
-    condition: Callable[[], Any],
-    timeout: float,
-    what: str | Callable[[], str],
-    interval: float = 0.25,
-) -> Any:
-    """Poll ``condition`` until truthy; ``what`` (or what it returns) explains a time-out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout} s waiting for {what if isinstance(what, str) else what()}"
-    )
-
-
-def read_topic(kafka: str, topic: str, timeout: float = 10) -> list[Any]:
-    """Every record of ``topic`` (committed ones only), across its partitions."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": kafka,
-            "group.id": f"reader-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-        }
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        partitions = list(metadata.topics[topic].partitions) if topic in metadata.topics else []
-        if not partitions:
-            return []
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        records: list[Any] = []
-        done: set[int] = set()
-        deadline = time.monotonic() + timeout
-        while len(done) < len(partitions) and time.monotonic() < deadline:
-            msg = consumer.poll(1.0)
-            if msg is None:
-                continue
-            if msg.error():
-                done.add(msg.partition())
-                continue
-            records.append(msg)
-        return records
-    finally:
-        consumer.close()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from devtools.observe import wait_for
 from devtools.recordings import DATA, load_events, restamp
 from devtools.replay import (
     TOPIC,
@@ -19,7 +20,6 @@ from devtools.replay import (
     resume_offset,
 )
 from producer.sse import SseDecoder
-from tests.support.pipeline import wait_for
 
 
 def test_the_recorded_capture_yields_all_384_events_despite_no_final_blank_line():
