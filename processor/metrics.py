@@ -18,9 +18,9 @@ class RecordTally(Collector):
     """``wikipulse_processor_records_total`` by verdict, kept in a plain dict.
 
     Every raw record adds one here, on the hot path. A `prometheus_client.Counter`
-    takes a lock on each increment (about 3 µs here, as much as judging the record);
-    a dict increment under the GIL costs a few percent of that, and the scrape reads
-    the dict.
+    takes a lock on each increment, which cost as much as judging the record; a dict
+    increment under the GIL costs a few percent of that, and the scrape reads the dict
+    (docs/decisions.md has the figures).
     """
 
     def __init__(self) -> None:
