@@ -33,7 +33,7 @@ from quixstreams.models import HeadersTuples
 from quixstreams.sinks import BaseSink, SinkBackpressureError
 
 from processor import metrics
-from processor.records import TIME_MS
+from processor.records import FACTS, TIME_MS
 from processor.windows import Taken, lacking, tally
 from wikipulse.store import Progress, StaleProgress, WindowStore
 
@@ -150,7 +150,9 @@ class RedisWindowSink(BaseSink):
                 "crash can lose its last writes, which are then recounted from Kafka"
             )
 
-    def take(self, partition: int, offset: int, time_ms: int, key: bytes | None) -> None:
+    def take(
+        self, partition: int, offset: int, time_ms: int, key: bytes | None, facts: bytes = b""
+    ) -> None:
         """One processed record of ``partition`` (`processor.windows.Taken`), counted at
         the next flush.
 
@@ -163,7 +165,7 @@ class RedisWindowSink(BaseSink):
             pending = self._pending[partition] = []
         elif offset <= pending[-1][0]:
             pending[:] = [record for record in pending if record[0] < offset]
-        pending.append((offset, time_ms, key))
+        pending.append((offset, time_ms, key, facts))
 
     def dead_lettered(self, partition: int, offset: int) -> None:
         """The pipeline wrote a dead letter for this record, in this checkpoint."""
@@ -181,7 +183,7 @@ class RedisWindowSink(BaseSink):
         offset: int,
     ) -> None:
         """`BaseSink` requires it; the pipeline calls `take` (one step less per record)."""
-        self.take(partition, offset, value[TIME_MS], key)
+        self.take(partition, offset, value[TIME_MS], key, value[FACTS])
 
     def on_paused(self) -> None:
         """The checkpoint is void (another sink backpressured, or the partitions were

@@ -23,6 +23,12 @@ partial index when a partition started counting inside it without the records be
 counts each partition keeps its *progress*: the last raw-topic offset it has
 processed, and its clock. A write names the offset it read and applies only if that is
 still the stored one (`StaleProgress` otherwise), moving it on in the same atomic step.
+
+**Breakdowns.** Beside each window's counts, its *breakdown*: per wiki (and for all of
+them, under the empty name) the `BREAKDOWN` of its events: bots, kinds of change, bytes
+added and removed. It travels in the same batch, through the same fenced step and the
+same lifecycle (open, final, published), so a replay never adds it twice and a window's
+breakdown is published complete in the very step its counts are.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from typing import Any, cast
 import redis
 from redis.client import PubSub
 
+from wikipulse.events import CHANGE_TYPES
 from wikipulse.unusual import Rule, Unusual, find_unusual
 
 WRITE_WINDOWS = (Path(__file__).parent / "write_windows.lua").read_text()
@@ -48,6 +55,15 @@ if tonumber(ARGV[2]) > stored then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 """
 #: The window length readers assume while no processor has recorded one (its default).
 DEFAULT_WINDOW_MS = 30_000
+#: The fields of a breakdown, in the order of its stored value (comma-separated
+#: integers): events, events by bots, events per change type
+#: (`wikipulse.events.CHANGE_TYPES`), bytes added, bytes removed (sizes of the events
+#: that have lengths: a change of +d adds d, of -d removes d). ``count - bot`` are the
+#: humans'; ``added - removed`` is the net change, ``added + removed`` all bytes changed.
+BREAKDOWN: tuple[str, ...] = ("count", "bot", *CHANGE_TYPES, "added", "removed")
+#: The member of a breakdown that holds the sum over every wiki (no wiki has this name:
+#: an empty server name is never counted).
+ALL_WIKIS = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,13 @@ class SourceKeys:
         """One partition's counts so far in one open window (a hash: wiki -> count)."""
         return f"{self.open_window_prefix(partition)}{start_ms}"
 
+    def open_breakdown_prefix(self, partition: int) -> str:
+        return f"{self.base}open-breakdown:{partition}:"
+
+    def open_breakdown(self, partition: int, start_ms: int) -> str:
+        """One partition's breakdowns so far in one open window (wiki -> `BREAKDOWN`)."""
+        return f"{self.open_breakdown_prefix(partition)}{start_ms}"
+
     @property
     def final_prefix(self) -> str:
         return f"{self.base}final:"
@@ -99,6 +122,14 @@ class SourceKeys:
     def final(self, start_ms: int | str) -> str:
         """The counts every partition has finalized so far of one unpublished window."""
         return f"{self.final_prefix}{start_ms}"
+
+    @property
+    def final_breakdown_prefix(self) -> str:
+        return f"{self.base}final-breakdown:"
+
+    def final_breakdown(self, start_ms: int | str) -> str:
+        """The breakdowns every partition has finalized so far of one unpublished window."""
+        return f"{self.final_breakdown_prefix}{start_ms}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +145,15 @@ class KeyLayout:
     def window(self, start_ms: int | str) -> str:
         """The sorted set of one published window's counts."""
         return f"{self.window_prefix}{start_ms}"
+
+    @property
+    def breakdown_prefix(self) -> str:
+        return f"{self.prefix}breakdown:"
+
+    def breakdown(self, start_ms: int | str) -> str:
+        """The hash of one published window's breakdowns: wiki -> `BREAKDOWN` values, and
+        `ALL_WIKIS` -> their sum. Published in the same step as `window`."""
+        return f"{self.breakdown_prefix}{start_ms}"
 
     @property
     def complete(self) -> str:
@@ -165,11 +205,13 @@ class StaleProgress(Exception):
 class Batch:
     """What one partition's records since its last write add up to (`write` applies it).
 
-    ``counts``: window start -> wiki -> events. ``closed_end``: the end of the newest
-    window the partition's clock has closed. ``since`` and ``progress``: the progress
-    read before and stored after (None: an unfenced write, for tools and tests that seed
-    windows). ``partial``: ``(from, till)`` when the partition counted records without
-    the ones before them: windows overlapping it are published partial.
+    ``counts``: window start -> wiki -> events; ``breakdowns``: window start -> wiki ->
+    the `BREAKDOWN` of those events (its first value is the count). ``closed_end``: the
+    end of the newest window the partition's clock has closed. ``since`` and
+    ``progress``: the progress read before and stored after (None: an unfenced write, for
+    tools and tests that seed windows). ``partial``: ``(from, till)`` when the partition
+    counted records without the ones before them: windows overlapping it are published
+    partial.
     """
 
     partition: int
@@ -178,6 +220,7 @@ class Batch:
     since: Progress | None = None
     progress: Progress | None = None
     partial: tuple[int, int] | None = None
+    breakdowns: Mapping[int, Mapping[str, list[int]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +247,42 @@ class WindowSummary:
 class Leaderboard:
     window: WindowSummary
     rows: list[tuple[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """What the events of one wiki (or of all) in a window or bucket were made of."""
+
+    count: int = 0
+    bot: int = 0
+    #: events per change type (`wikipulse.events.CHANGE_TYPES`, every type present)
+    types: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANGE_TYPES, 0))
+    added: int = 0
+    removed: int = 0
+
+    @property
+    def human(self) -> int:
+        return self.count - self.bot
+
+    @property
+    def net_bytes(self) -> int:
+        return self.added - self.removed
+
+    @property
+    def changed_bytes(self) -> int:
+        """Bytes added plus bytes removed."""
+        return self.added + self.removed
+
+    @classmethod
+    def decode(cls, value: bytes | None) -> Breakdown:
+        """A stored breakdown value (`BREAKDOWN` order); absent: nothing counted."""
+        if not value:
+            return cls()
+        numbers = [int(x) for x in value.split(b",")]
+        numbers += [0] * (len(BREAKDOWN) - len(numbers))
+        found = dict(zip(BREAKDOWN, numbers, strict=False))
+        types = {t: found[t] for t in CHANGE_TYPES}
+        return cls(found["count"], found["bot"], types, found["added"], found["removed"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,10 +361,16 @@ class WindowStore:
             "windows": {
                 str(start): dict(members) for start, members in batch.counts.items() if members
             },
+            "breakdowns": {
+                str(start): dict(members) for start, members in batch.breakdowns.items() if members
+            },
             "keys": {
                 "open": src.open_window_prefix(partition),
                 "final": src.final_prefix,
                 "window": self.keys.window_prefix,
+                "open_breakdown": src.open_breakdown_prefix(partition),
+                "final_breakdown": src.final_breakdown_prefix,
+                "breakdown": self.keys.breakdown_prefix,
             },
         }
         if batch.since is not None and batch.progress is not None:
@@ -429,6 +514,27 @@ class WindowStore:
         rows = cast(Scored, self.client.zrange(key, 0, limit - 1, desc=True, withscores=True))
         decoded = [(m.decode("utf-8", "replace"), int(s)) for m, s in rows]
         return Leaderboard(self.summary(start), decoded)
+
+    def breakdown(self, start: int, server_name: str = ALL_WIKIS) -> Breakdown | None:
+        """One wiki's breakdown in complete window ``start`` (all wikis' by default); None
+        while the window is not complete."""
+        if not self.is_complete(start):
+            return None
+        return Breakdown.decode(
+            cast(bytes | None, self.client.hget(self.keys.breakdown(start), server_name))
+        )
+
+    def breakdowns(self, start: int, server_names: list[str]) -> dict[str, Breakdown] | None:
+        """The breakdowns of ``server_names`` in complete window ``start`` (`ALL_WIKIS`
+        may be one of them); None while the window is not complete."""
+        if not self.is_complete(start):
+            return None
+        if not server_names:
+            return {}
+        found = cast(
+            list[bytes | None], self.client.hmget(self.keys.breakdown(start), server_names)
+        )
+        return {n: Breakdown.decode(v) for n, v in zip(server_names, found, strict=True)}
 
     def history(self, server_name: str, limit: int) -> list[tuple[int, int]]:
         """(window start, count) for one wiki over the newest ``limit`` windows, oldest first."""

@@ -8,21 +8,25 @@
 --       8 this partition's open window starts (zset)
 -- ARGV[1]: the batch as JSON (`wikipulse.store.Batch.encode`): partition, partitions,
 --       window_ms, ttl, source, closed_end, fence {expected, offset, time} or absent,
---       partial {from, till} or absent, windows {start: {wiki: count}}, and the key
---       prefixes open (+ start), final (+ start) and window (+ start).
+--       partial {from, till} or absent, windows {start: {wiki: count}}, breakdowns
+--       {start: {wiki: [the BREAKDOWN values]}}, and the key prefixes open, final,
+--       window, open_breakdown, final_breakdown and breakdown (each + start).
 -- Numbers that name keys (window starts) travel as strings.
 --
 -- 1. Fence: the batch applies only while the partition's stored offset is the one the
 --    writer read, and moves it on in the same step; otherwise nothing changes and the
 --    stored progress is returned ({'stale', offset, time}).
--- 2. Counts are added to the partition's open windows (a hash per window).
+-- 2. Counts are added to the partition's open windows (a hash per window), breakdowns
+--    to its open breakdowns (a hash per window: wiki -> comma-separated integers).
 -- 3. The partition's open windows that its clock closed (start + window <= closed_end)
 --    are added into the source's final sorted set of the window (ZINCRBY: a wiki counted
 --    in two partitions adds up). A window published complete already is never changed:
---    those events are returned as `dropped`.
+--    those events are returned as `dropped`. Breakdowns go the same way, into the
+--    source's final breakdown hash of the window.
 -- 4. The partition's closed mark moves forward, never back.
 -- 5. A window is published when every partition of the source has closed past it: its
---    final set becomes `window:S` and S enters the complete index (announced once), or
+--    final set becomes `window:S`, its final breakdowns (with their sum over all wikis
+--    under the empty name) `breakdown:S`, and S enters the complete index (announced once), or
 --    the partial index when a partition's partial mark (records before it not counted:
 --    the first records of a stream, a retention cut) overlaps it. A partial window may
 --    later be replaced by a complete count; a complete one never changes.
@@ -37,6 +41,27 @@ local function int(x) return string.format('%d', x) end
 local function interval(text)
   local from, till = string.match(text, '^(%-?%d+):(%-?%d+)$')
   return tonumber(from), tonumber(till)
+end
+-- a breakdown value: comma-separated integers (wikipulse.store.BREAKDOWN order)
+local function unpack_values(text)
+  local values = {}
+  for x in string.gmatch(text, '[^,]+') do values[#values + 1] = tonumber(x) end
+  return values
+end
+local function pack_values(values)
+  local out = {}
+  for i = 1, #values do out[i] = int(values[i]) end
+  return table.concat(out, ',')
+end
+local function add_values(into, values)
+  for i = 1, #values do into[i] = (into[i] or 0) + values[i] end
+  return into
+end
+-- adds `values` (a table) to the breakdown `field` of hash `key`
+local function add_breakdown(key, field, values)
+  local old = redis.call('HGET', key, field)
+  local sum = old and unpack_values(old) or {}
+  redis.call('HSET', key, field, pack_values(add_values(sum, values)))
 end
 
 if type(b.fence) == 'table' then
@@ -64,21 +89,30 @@ for start, members in pairs(b.windows) do
   for wiki, n in pairs(members) do redis.call('HINCRBY', key, wiki, n) end
   redis.call('ZADD', open_key, start, start)
 end
+for start, members in pairs(b.breakdowns or {}) do
+  local key = b.keys.open_breakdown .. start
+  for wiki, values in pairs(members) do add_breakdown(key, wiki, values) end
+end
 
 local finalized, dropped = 0, 0
 local due = redis.call('ZRANGEBYSCORE', open_key, '-inf', int(closed_end - window_ms))
 for _, start in ipairs(due) do
-  local key = b.keys.open .. start
+  local key, parts = b.keys.open .. start, b.keys.open_breakdown .. start
   local counts = redis.call('HGETALL', key)
   if redis.call('ZSCORE', complete_key, start) then
     for j = 2, #counts, 2 do dropped = dropped + tonumber(counts[j]) end
   elseif #counts > 0 then
     local final = b.keys.final .. start
     for j = 1, #counts, 2 do redis.call('ZINCRBY', final, counts[j + 1], counts[j]) end
+    local final_parts = b.keys.final_breakdown .. start
+    local found = redis.call('HGETALL', parts)
+    for j = 1, #found, 2 do
+      add_breakdown(final_parts, found[j], unpack_values(found[j + 1]))
+    end
     redis.call('ZADD', pending_key, start, start)
     finalized = finalized + 1
   end
-  redis.call('DEL', key)
+  redis.call('DEL', key, parts)
 end
 if #due > 0 then redis.call('ZREMRANGEBYSCORE', open_key, '-inf', int(closed_end - window_ms)) end
 
@@ -96,8 +130,10 @@ local ready = redis.call('ZRANGEBYSCORE', pending_key, '-inf', int(min_closed - 
 for _, start in ipairs(ready) do
   local s = tonumber(start)
   local final, window = b.keys.final .. start, b.keys.window .. start
+  local final_parts, parts = b.keys.final_breakdown .. start, b.keys.breakdown .. start
   if redis.call('ZSCORE', complete_key, start) or redis.call('EXISTS', final) == 0 then
-    redis.call('DEL', final)  -- published complete before (another source), or nothing
+    -- published complete before (another source), or nothing
+    redis.call('DEL', final, final_parts)
   else
     local lacking = false
     for j = 2, #marks, 2 do
@@ -106,6 +142,15 @@ for _, start in ipairs(ready) do
     end
     redis.call('RENAME', final, window)
     redis.call('EXPIRE', window, b.ttl)
+    local found, all = redis.call('HGETALL', final_parts), {}
+    for j = 2, #found, 2 do add_values(all, unpack_values(found[j])) end
+    if #found > 0 then
+      redis.call('HSET', final_parts, '', pack_values(all))
+      redis.call('RENAME', final_parts, parts)
+      redis.call('EXPIRE', parts, b.ttl)
+    else
+      redis.call('DEL', parts)  -- a partial window replaced: no stale breakdown stays
+    end
     if lacking then
       redis.call('ZADD', partial_key, start, start)
       partial[#partial + 1] = start

@@ -56,6 +56,7 @@ from tests.support.pipeline import (
     read_topic,
     rss_kib,
     truth,
+    truth_breakdowns,
     wait_for,
 )
 from tests.support.streams import RECORDED, iso, live_stream, play_async, with_noise
@@ -575,6 +576,8 @@ def test_the_pipeline_stays_exact_through(
 
             window_ms = pipe.window_ms
             stream_end = time.time()
+            # the breakdowns of every window checked, counted from the payloads alike
+            breakdowns = truth_breakdowns(payloads, window_ms)
             if scenario.ends:
                 # nothing follows: heartbeats must close every window, the last included,
                 # on proof that the stream is quiet (keep-alives, or an empty reconnect)
@@ -582,7 +585,9 @@ def test_the_pipeline_stays_exact_through(
                 last_end = (max(expected) + window_ms) / 1000
                 bound = float(ENV["GRACE_SECONDS"]) + float(ENV["READ_TIMEOUT_SECONDS"]) + 5
                 wait = max(0.0, last_end + bound - time.time()) + 15  # 15 s of slack
-                assert_index_matches_truth(pipe, client, expected, timeout=wait)
+                assert_index_matches_truth(
+                    pipe, client, expected, timeout=wait, breakdowns=breakdowns
+                )
                 exact_after = time.time() - last_end
             else:
                 # the stream goes on (it always does): later windows close behind it
@@ -602,7 +607,9 @@ def test_the_pipeline_stays_exact_through(
                 # open when the tail begins) and a second of slack
                 checked = sum(sum(c.values()) for c in expected.values())
                 assert checked >= count - RATE * (window_ms / 1000 + 1), checked
-                assert_index_matches_truth(pipe, client, expected, timeout=150)
+                assert_index_matches_truth(
+                    pipe, client, expected, timeout=150, breakdowns=breakdowns
+                )
                 exact_after = time.time() - stream_end
 
             if scenario.plan:

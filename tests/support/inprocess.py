@@ -189,9 +189,16 @@ class InProcessPipeline:
             log.append((value, key, timestamp, headers or []))
         self._deliver(partition, offset, (value, key, timestamp, headers or []))
 
-    def event(self, wiki: bytes, event_id: str, at: int, partition: int = 0) -> None:
-        """An event as the producer writes it: keyed by wiki, stamped, with its verdict."""
-        headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, event_id.encode())]
+    def event(
+        self, wiki: bytes, event_id: str, at: int, partition: int = 0, facts: bytes = b"eh"
+    ) -> None:
+        """An event as the producer writes it: keyed by wiki, stamped, with its verdict
+        and its facts (`wikipulse.events.facts_of`; a human's edit without size)."""
+        headers = [
+            (Header.KIND, Kind.EVENT),
+            (Header.EVENT_ID, event_id.encode()),
+            (Header.FACTS, facts),
+        ]
         self.feed(b"{}", wiki, at, headers, partition)
 
     def heartbeat(self, at: int, partition: int = 0) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import redis
@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, TopicPartition
 from devtools.servers import Services
 from tests.support.names import Names
 from tests.support.paths import ROOT
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store import Breakdown, KeyLayout, WindowStore
 
 
 @dataclass
@@ -202,6 +202,63 @@ def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
     return windows
 
 
+#: The change types a breakdown names; any other ``type`` is "other".
+CHANGE_TYPES = ("edit", "new", "log", "categorize", "external")
+
+
+def breakdown_row(obj: dict[str, Any]) -> Counter[str]:
+    """What one countable event adds to its breakdowns, by the README's rules written
+    again with the standard library: one event, a bot's when ``bot`` is true (else a
+    human's), its type, and its size change (``length.new`` minus ``length.old``, or 0
+    for a page creation) as bytes added or removed."""
+    row = Counter(count=1)
+    row["bot" if obj.get("bot") is True else "human"] += 1
+    kind = obj.get("type")
+    row[kind if isinstance(kind, str) and kind in CHANGE_TYPES else "other"] += 1
+    length = obj.get("length")
+    if isinstance(length, dict):
+        new, old = length.get("new"), length.get("old") or 0
+        if type(new) is int and type(old) is int and 0 <= new < 2**31 and 0 <= old < 2**31:
+            delta = new - old
+            row["added" if delta > 0 else "removed"] += abs(delta)
+    return +row
+
+
+def truth_breakdowns(
+    payloads: Iterable[bytes], window_ms: int
+) -> dict[int, dict[str, Counter[str]]]:
+    """Expected breakdowns per window: per wiki, and for all wikis under ``""``,
+    computed independently of the code under test (a copy counts once, as in `truth`)."""
+    windows: dict[int, dict[str, Counter[str]]] = {}
+    seen: set[tuple[int, str, str]] = set()
+    for raw in payloads:
+        verdict = judge(raw)
+        if isinstance(verdict, str):
+            continue
+        name, identity, ms, _ = verdict
+        start = ms - ms % window_ms
+        if (start, name, identity) in seen:
+            continue
+        seen.add((start, name, identity))
+        row = breakdown_row(json.loads(raw))
+        for wiki in (name, ""):
+            windows.setdefault(start, {}).setdefault(wiki, Counter()).update(row)
+    return windows
+
+
+def window_breakdowns(client: redis.Redis, prefix: str, start: int) -> dict[str, Counter[str]]:
+    """Every breakdown of one published window (per wiki, and ``""`` for all), as the
+    fields `breakdown_row` names, zeros left out."""
+    keys = KeyLayout(prefix)
+    found: dict[str, Counter[str]] = {}
+    for name, value in cast(dict[bytes, bytes], client.hgetall(keys.breakdown(start))).items():
+        part = Breakdown.decode(value)
+        row = Counter(count=part.count, bot=part.bot, human=part.human, **part.types)
+        row.update(added=part.added, removed=part.removed)
+        found[name.decode("utf-8", "replace")] = +row
+    return found
+
+
 def invalid(payloads: Iterable[bytes]) -> set[bytes]:
     """The payloads that must end in the dead-letter topic."""
     return {raw for raw in payloads if judge(raw) == "invalid"}
@@ -256,8 +313,10 @@ def assert_index_matches_truth(
     expected: dict[int, Counter[str]],
     timeout: float = 90,
     leading_partial: int = LEADING_PARTIAL,
+    breakdowns: dict[int, dict[str, Counter[str]]] | None = None,
 ) -> None:
-    """Wait until every expected window is published, then compare each one exactly.
+    """Wait until every expected window is published, then compare each one exactly,
+    its ``breakdowns`` too when given (`truth_breakdowns`).
 
     The stream's first window(s) are published partial (their records before the
     stream's first one cannot be known): at most ``leading_partial`` of them, and only
@@ -283,6 +342,8 @@ def assert_index_matches_truth(
     assert len(partial) <= leading_partial, f"{len(partial)} partial windows: {partial}"
     for start in wanted[len(partial) :]:
         assert window_counts(client, prefix, start) == expected[start], start
+        if breakdowns is not None:
+            assert window_breakdowns(client, prefix, start) == breakdowns[start], start
 
 
 def wait_for(
