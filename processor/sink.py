@@ -35,7 +35,7 @@ from quixstreams.sinks import BaseSink, SinkBackpressureError
 from processor import metrics
 from processor.records import FACTS, TIME_MS
 from processor.windows import Taken, lacking, tally
-from wikipulse.store import Progress, StaleProgress, WindowStore
+from wikipulse.store import ROLLUPS, Progress, Rollup, StaleProgress, WindowStore
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class RedisWindowSink(BaseSink):
         seeker: Seeker,
         source: str = "",
         backpressure_seconds: float = 2.0,
+        rollups: tuple[Rollup, ...] = ROLLUPS,
     ) -> None:
         super().__init__()
         self._url = redis_url
@@ -99,6 +100,7 @@ class RedisWindowSink(BaseSink):
         self._seeker = seeker
         self._source = source
         self._retry_after = backpressure_seconds
+        self._rollups = rollups
         self._store: WindowStore | None = None
         self.durability = Durability.NONE
         self._server_checked = False
@@ -282,6 +284,7 @@ class RedisWindowSink(BaseSink):
                 window_ms=self._window_ms,
                 ttl_seconds=self._ttl,
                 source=self._source,
+                rollups=self._rollups,
             )
         except StaleProgress as exc:
             if exc.stored.offset < since.offset:

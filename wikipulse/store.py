@@ -67,6 +67,29 @@ ALL_WIKIS = ""
 
 
 @dataclass(frozen=True, slots=True)
+class Rollup:
+    """One resolution of history: buckets of ``seconds``, kept ``ttl_seconds``."""
+
+    name: str
+    seconds: int
+    ttl_seconds: int
+
+    @property
+    def ms(self) -> int:
+        return self.seconds * 1000
+
+
+#: The resolutions complete windows roll up into (and their default retention).
+ROLLUPS: tuple[Rollup, ...] = (
+    Rollup("5m", 300, 7 * 86_400),
+    Rollup("1h", 3_600, 90 * 86_400),
+    Rollup("1d", 86_400, 730 * 86_400),
+)
+#: The name readers give the windows themselves, the finest resolution.
+WINDOW_RESOLUTION = "window"
+
+
+@dataclass(frozen=True, slots=True)
 class SourceKeys:
     """The processor's working state for one raw topic (``source``: its Kafka topic id).
 
@@ -173,6 +196,27 @@ class KeyLayout:
     def source(self, source: str) -> SourceKeys:
         """The processor's working state for the raw topic whose id is ``source``."""
         return SourceKeys(f"{self.prefix}src:{source}:")
+
+    def rollup_prefix(self, resolution: str) -> str:
+        return f"{self.prefix}rollup:{resolution}:"
+
+    def rollup(self, resolution: str, start_ms: int | str) -> str:
+        """One bucket of a resolution (a hash like `breakdown`: wiki -> `BREAKDOWN`
+        values of its complete windows, `ALL_WIKIS` -> their sum)."""
+        return f"{self.rollup_prefix(resolution)}{start_ms}"
+
+    def rollups(self, resolution: str) -> str:
+        """The sorted set of a resolution's complete buckets (member = score = start)."""
+        return f"{self.prefix}rollups:{resolution}"
+
+    def rollups_partial(self, resolution: str) -> str:
+        """The buckets holding a window published partial (their counts lack records)."""
+        return f"{self.prefix}rollups:{resolution}:partial"
+
+    def rollups_pending(self, resolution: str) -> str:
+        """The buckets that have windows but are not judged yet (not every partition
+        has closed past their end)."""
+        return f"{self.prefix}rollups:{resolution}:pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +330,33 @@ class Breakdown:
 
 
 @dataclass(frozen=True, slots=True)
+class Point:
+    """One window or bucket of a series: complete, or not yet (a bucket whose end some
+    partition has not closed past) or partial (it holds a window whose counts lack
+    records)."""
+
+    start: int
+    end: int
+    complete: bool
+    breakdown: Breakdown
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdowns:
+    """A window's or bucket's breakdowns: all wikis', and the busiest wikis' (by count)."""
+
+    start: int
+    end: int
+    complete: bool
+    all: Breakdown
+    wikis: list[tuple[str, Breakdown]]
+
+
+class TooManyPoints(ValueError):
+    """A series would hold more than the reader allows."""
+
+
+@dataclass(frozen=True, slots=True)
 class Health:
     newest_window: int | None
     newest_window_age_seconds: float | None
@@ -341,8 +412,11 @@ class WindowStore:
         window_ms: int,
         ttl_seconds: int,
         source: str = "",
+        rollups: tuple[Rollup, ...] = ROLLUPS,
     ) -> Written:
-        """Apply ``batch`` of raw topic ``source`` (its id) in one atomic step.
+        """Apply ``batch`` of raw topic ``source`` (its id) in one atomic step, and roll
+        the windows it publishes complete up into ``rollups`` (those whose bucket length
+        is a multiple of ``window_ms``; retention 0 turns one off).
 
         Fenced when the batch carries its progress: it applies only while the stored
         progress of the partition is ``batch.since`` and stores ``batch.progress`` with
@@ -351,6 +425,7 @@ class WindowStore:
         """
         src = self.keys.source(source)
         partition = batch.partition
+        used = [r for r in rollups if r.ttl_seconds > 0 and r.ms % window_ms == 0]
         document: dict[str, Any] = {
             "partition": str(partition),
             "partitions": partitions,
@@ -371,7 +446,17 @@ class WindowStore:
                 "open_breakdown": src.open_breakdown_prefix(partition),
                 "final_breakdown": src.final_breakdown_prefix,
                 "breakdown": self.keys.breakdown_prefix,
+                "rollups": [
+                    {
+                        "bucket": self.keys.rollup_prefix(r.name),
+                        "complete": self.keys.rollups(r.name),
+                        "partial": self.keys.rollups_partial(r.name),
+                        "pending": self.keys.rollups_pending(r.name),
+                    }
+                    for r in used
+                ],
             },
+            "rollups": [{"ms": r.ms, "ttl": r.ttl_seconds} for r in used],
         }
         if batch.since is not None and batch.progress is not None:
             new = batch.progress
@@ -535,6 +620,82 @@ class WindowStore:
             list[bytes | None], self.client.hmget(self.keys.breakdown(start), server_names)
         )
         return {n: Breakdown.decode(v) for n, v in zip(server_names, found, strict=True)}
+
+    def resolution_ms(self, resolution: str) -> int:
+        """The length of a resolution's windows or buckets (`WINDOW_RESOLUTION` or one
+        of `ROLLUPS`); ValueError for any other name."""
+        if resolution == WINDOW_RESOLUTION:
+            return self.window_ms()
+        for rollup in ROLLUPS:
+            if rollup.name == resolution:
+                return rollup.ms
+        names = ", ".join([WINDOW_RESOLUTION, *(r.name for r in ROLLUPS)])
+        raise ValueError(f"unknown resolution {resolution!r}: one of {names}")
+
+    def _indexes(self, resolution: str) -> tuple[str, list[str], Any]:
+        """The complete index, the other indexes, and the key builder of a resolution."""
+        keys = self.keys
+        if resolution == WINDOW_RESOLUTION:
+            return keys.complete, [keys.partial], keys.breakdown
+        return (
+            keys.rollups(resolution),
+            [keys.rollups_partial(resolution), keys.rollups_pending(resolution)],
+            lambda start: keys.rollup(resolution, start),
+        )
+
+    def series(
+        self,
+        resolution: str,
+        since_ms: int,
+        until_ms: int,
+        server_name: str = ALL_WIKIS,
+        max_points: int = 3000,
+    ) -> list[Point]:
+        """One wiki's (all wikis' by default) windows or buckets of ``resolution`` that
+        start in ``[since_ms, until_ms)``, oldest first: the complete ones and those
+        published partial or not complete yet (``complete`` False). Raises
+        `TooManyPoints` when the range could hold more than ``max_points``."""
+        length = self.resolution_ms(resolution)
+        if until_ms <= since_ms:
+            return []
+        if (until_ms - since_ms) // length > max_points:
+            raise TooManyPoints(
+                f"{resolution} from {since_ms} to {until_ms} holds more than {max_points} points"
+            )
+        complete_key, others, key_of = self._indexes(resolution)
+        with self.client.pipeline(transaction=False) as pipe:
+            for index in (complete_key, *others):
+                pipe.zrangebyscore(index, since_ms, f"({until_ms}")
+            found = cast(list[list[bytes]], pipe.execute())
+        complete = {int(m) for m in found[0]}
+        starts = sorted(complete.union(*({int(m) for m in f} for f in found[1:])))
+        with self.client.pipeline(transaction=False) as pipe:
+            for start in starts:
+                pipe.hget(key_of(start), server_name)
+            values = cast(list[bytes | None], pipe.execute())
+        return [
+            Point(start, start + length, start in complete, Breakdown.decode(value))
+            for start, value in zip(starts, values, strict=True)
+        ]
+
+    def bucket_breakdowns(self, resolution: str, start: int, limit: int) -> Breakdowns | None:
+        """All wikis' breakdown of one window or bucket, and its ``limit`` busiest wikis';
+        None when it is in no index (never written, or expired)."""
+        length = self.resolution_ms(resolution)
+        complete_key, others, key_of = self._indexes(resolution)
+        with self.client.pipeline(transaction=False) as pipe:
+            for index in (complete_key, *others):
+                pipe.zscore(index, str(start))
+            listed = pipe.execute()
+        if all(score is None for score in listed):
+            return None
+        found = cast(dict[bytes, bytes], self.client.hgetall(key_of(start)))
+        every = Breakdown.decode(found.pop(ALL_WIKIS.encode(), None))
+        wikis = sorted(
+            ((name.decode("utf-8", "replace"), Breakdown.decode(v)) for name, v in found.items()),
+            key=lambda row: (-row[1].count, row[0]),
+        )[:limit]
+        return Breakdowns(start, start + length, listed[0] is not None, every, wikis)
 
     def history(self, server_name: str, limit: int) -> list[tuple[int, int]]:
         """(window start, count) for one wiki over the newest ``limit`` windows, oldest first."""

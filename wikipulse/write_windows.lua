@@ -10,7 +10,8 @@
 --       window_ms, ttl, source, closed_end, fence {expected, offset, time} or absent,
 --       partial {from, till} or absent, windows {start: {wiki: count}}, breakdowns
 --       {start: {wiki: [the BREAKDOWN values]}}, and the key prefixes open, final,
---       window, open_breakdown, final_breakdown and breakdown (each + start).
+--       window, open_breakdown, final_breakdown and breakdown (each + start); rollups
+--       [{ms, ttl}] and keys.rollups [{bucket (+ start), complete, partial, pending}].
 -- Numbers that name keys (window starts) travel as strings.
 --
 -- 1. Fence: the batch applies only while the partition's stored offset is the one the
@@ -30,6 +31,7 @@
 --    the partial index when a partition's partial mark (records before it not counted:
 --    the first records of a stream, a retention cut) overlaps it. A partial window may
 --    later be replaced by a complete count; a complete one never changes.
+-- 6. Rollups into buckets of several resolutions (see below).
 -- Returns {'ok', finalized, {completed}, dropped, {partial}}.
 local complete_key, partial_key, meta_key = KEYS[1], KEYS[2], KEYS[3]
 local progress_key, closed_key, marks_key = KEYS[4], KEYS[5], KEYS[6]
@@ -171,5 +173,56 @@ end
 for j = 1, #marks, 2 do
   local _, till = interval(marks[j + 1])
   if till <= min_closed - window_ms then redis.call('HDEL', marks_key, marks[j]) end
+end
+
+-- 6. Rollups: each window published complete is added to its bucket of every resolution
+--    (b.rollups[i].ms long, aligned to the epoch; b.keys.rollups[i] names its keys): a
+--    hash like breakdown:S, the counts taken from window:S. A bucket is judged once every
+--    partition has closed past its end: complete when none of its windows was published
+--    partial, else partial (until such a window is replaced by a complete count).
+--    Adding happens only where a window is published complete, which happens once.
+local function add_window(start, bucket, ttl)
+  local counts = redis.call('ZRANGE', b.keys.window .. start, 0, -1, 'WITHSCORES')
+  local parts = b.keys.breakdown .. start
+  local all = {}
+  for j = 1, #counts, 2 do
+    local found = redis.call('HGET', parts, counts[j])
+    local values = found and unpack_values(found) or {0}
+    values[1] = tonumber(counts[j + 1])  -- the count is the window's, always
+    add_breakdown(bucket, counts[j], values)
+    add_values(all, values)
+  end
+  if #counts > 0 then add_breakdown(bucket, '', all) end
+  redis.call('EXPIRE', bucket, ttl)
+end
+for i, r in ipairs(b.rollups or {}) do
+  local len, ttl, k = tonumber(r.ms), tonumber(r.ttl), b.keys.rollups[i]
+  for _, published in ipairs(completed) do
+    local start = int(tonumber(published) - tonumber(published) % len)
+    add_window(published, b.keys.rollups[i].bucket .. start, ttl)
+    if redis.call('ZSCORE', k.partial, start) and
+        redis.call('ZCOUNT', partial_key, start, '(' .. int(tonumber(start) + len)) == 0 then
+      redis.call('ZREM', k.partial, start)  -- its partial windows were all replaced
+    end
+    redis.call('ZADD', k.pending, start, start)
+  end
+  for _, published in ipairs(partial) do
+    local start = int(tonumber(published) - tonumber(published) % len)
+    if not redis.call('ZSCORE', k.complete, start) then
+      redis.call('ZADD', k.partial, start, start)
+    end
+  end
+  local due = redis.call('ZRANGEBYSCORE', k.pending, '-inf', int(min_closed - len))
+  for _, start in ipairs(due) do
+    if not redis.call('ZSCORE', k.partial, start) then
+      redis.call('ZADD', k.complete, start, start)
+    end
+    redis.call('ZREM', k.pending, start)
+  end
+  if #due > 0 then
+    local horizon = int(tonumber(due[#due]) - ttl * 1000)
+    redis.call('ZREMRANGEBYSCORE', k.complete, '-inf', horizon)
+    redis.call('ZREMRANGEBYSCORE', k.partial, '-inf', horizon)
+  end
 end
 return {'ok', finalized, completed, dropped, partial}

@@ -122,6 +122,7 @@ class InProcessPipeline:
     grace_ms: int = 5_000
     partitions: int = 2
     group: OfflineGroup = field(default_factory=OfflineGroup)
+    ttl_seconds: int = 3600
     source: str = ""
     #: per partition, where the sink asked the next read to start (`Seeker.rewind`)
     rewinds: dict[int, int] = field(default_factory=dict)
@@ -163,7 +164,7 @@ class InProcessPipeline:
             self.prefix,
             window_ms=self.window_ms,
             grace_ms=self.grace_ms,
-            ttl_seconds=3600,
+            ttl_seconds=self.ttl_seconds,
             partitions=self.partitions,
             seeker=_OfflineSeeker(self),
             source=self.source,

@@ -249,9 +249,13 @@ def truth_breakdowns(
 def window_breakdowns(client: redis.Redis, prefix: str, start: int) -> dict[str, Counter[str]]:
     """Every breakdown of one published window (per wiki, and ``""`` for all), as the
     fields `breakdown_row` names, zeros left out."""
-    keys = KeyLayout(prefix)
+    return breakdown_rows(client, KeyLayout(prefix).breakdown(start))
+
+
+def breakdown_rows(client: redis.Redis, key: str) -> dict[str, Counter[str]]:
+    """A breakdown hash (a window's, or a bucket's: the same layout), as `window_breakdowns`."""
     found: dict[str, Counter[str]] = {}
-    for name, value in cast(dict[bytes, bytes], client.hgetall(keys.breakdown(start))).items():
+    for name, value in cast(dict[bytes, bytes], client.hgetall(key)).items():
         part = Breakdown.decode(value)
         row = Counter(count=part.count, bot=part.bot, human=part.human, **part.types)
         row.update(added=part.added, removed=part.removed)
