@@ -21,7 +21,7 @@ from confluent_kafka import Producer
 
 from devtools.recordings import DATA, load_events
 from devtools.shapes import recorded_shares
-from wikipulse.events import PARTITIONER, Header, Kind, heartbeat_record
+from wikipulse.events import PARTITIONER, Header, Kind, facts_of, heartbeat_record
 
 
 def start_ms(hours: float) -> int:
@@ -87,8 +87,11 @@ def schedule(n: int, shape: str, rng: random.Random) -> tuple[list[str], list[in
     return [chosen[i] for i in order], [times[i] for i in order]
 
 
-def events(n: int, shape: str = "recorded", seed: int = 7) -> Iterator[tuple[str, bytes, int, str]]:
-    """(server_name, body, event time ms, meta.id) for ``n`` events of ``shape``."""
+def events(
+    n: int, shape: str = "recorded", seed: int = 7
+) -> Iterator[tuple[str, bytes, int, str, bytes]]:
+    """(server_name, body, event time ms, meta.id, facts) for ``n`` events of ``shape``
+    (facts: the producer's ``wp-facts`` header, `wikipulse.events.facts_of`)."""
     rng = random.Random(seed)
     templates = [orjson.loads(e) for e in load_events(DATA / "recentchange-2026-06-20.sse")]
     chosen, times = schedule(n, shape, rng)
@@ -108,7 +111,7 @@ def events(n: int, shape: str = "recorded", seed: int = 7) -> Iterator[tuple[str
         obj["meta"] = meta
         obj["server_name"] = chosen[i]
         obj["timestamp"] = time_ms // 1000
-        yield chosen[i], orjson.dumps(obj), time_ms, event_id
+        yield chosen[i], orjson.dumps(obj), time_ms, event_id, facts_of(obj)
 
 
 def heartbeat_times(last_ms: int, window_ms: int, grace_ms: int) -> tuple[int, int]:
@@ -150,11 +153,15 @@ def preload(
     )
     expected: dict[int, dict[str, int]] = {}
     last = 0
-    for name, body, time_ms, event_id in events(n, shape):
+    for name, body, time_ms, event_id, facts in events(n, shape):
         if not last:  # as the producer: the stream's start, marked in every partition
             for partition in range(partitions):
                 producer.produce(topic, **heartbeat_record(partition, time_ms))
-        headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, event_id.encode())]
+        headers = [
+            (Header.KIND, Kind.EVENT),
+            (Header.EVENT_ID, event_id.encode()),
+            (Header.FACTS, facts),
+        ]
         while True:
             try:
                 producer.produce(topic, body, name.encode(), timestamp=time_ms, headers=headers)

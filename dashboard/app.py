@@ -13,21 +13,32 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated
 
 import redis.asyncio as redis
-from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from dashboard.settings import DashboardSettings
 from wikipulse import __version__
-from wikipulse.store import WindowStore
+from wikipulse.store import (
+    ALL_WIKIS,
+    ROLLUPS,
+    WINDOW_RESOLUTION,
+    Breakdown,
+    TooManyPoints,
+    WindowStore,
+)
+
+#: The most points one series answer holds (a day of 30 s windows fits).
+MAX_POINTS = 3000
+RESOLUTIONS = (WINDOW_RESOLUTION, *(r.name for r in ROLLUPS))
 
 log = logging.getLogger(__name__)
-STATIC = Path(__file__).parent / "static"
+STATIC = FilePath(__file__).parent / "static"
 KEEPALIVE_SECONDS = 15.0
 
 CSP = (
@@ -68,6 +79,62 @@ class UnusualWiki(BaseModel):
     baseline_median: float
     baseline_scale: float
     score: float
+    bot: int
+    mostly_bots: bool
+
+
+class Parts(BaseModel):
+    """What a window's or bucket's events were made of."""
+
+    count: int
+    bot: int
+    human: int
+    types: dict[str, int]
+    added: int
+    removed: int
+    net_bytes: int
+    changed_bytes: int
+
+    @classmethod
+    def of(cls, found: Breakdown) -> dict[str, object]:
+        return {
+            "count": found.count,
+            "bot": found.bot,
+            "human": found.human,
+            "types": found.types,
+            "added": found.added,
+            "removed": found.removed,
+            "net_bytes": found.net_bytes,
+            "changed_bytes": found.changed_bytes,
+        }
+
+
+class SeriesPoint(Parts):
+    start: int
+    end: int
+    complete: bool
+
+
+class Series(BaseModel):
+    server_name: str | None
+    resolution: str
+    bucket_ms: int
+    since: int
+    until: int
+    points: list[SeriesPoint]
+
+
+class WikiParts(Parts):
+    server_name: str
+
+
+class BucketDetail(BaseModel):
+    resolution: str
+    start: int
+    end: int
+    complete: bool
+    all: Parts
+    wikis: list[WikiParts]
 
 
 class UnusualWindow(Window):
@@ -155,6 +222,8 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         )
         if report is None:
             return None
+        names = [u.server_name for u in report.wikis]
+        parts = await asyncio.to_thread(store.breakdowns, start, names) or {}
         return UnusualWindow(
             **vars_of(report.window),
             baseline_windows=report.baseline_windows,
@@ -162,7 +231,14 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
             threshold=settings.unusual_threshold,
             min_count=settings.unusual_min_count,
             min_baseline_windows=settings.unusual_min_baseline_windows,
-            unusual=[UnusualWiki(**vars_of(u)) for u in report.wikis],
+            unusual=[
+                UnusualWiki(
+                    **vars_of(u),
+                    bot=parts[u.server_name].bot,
+                    mostly_bots=parts[u.server_name].bot * 2 > u.count,
+                )
+                for u in report.wikis
+            ],
         )
 
     @app.get("/api/unusual", response_model=UnusualWindow | None)
@@ -182,6 +258,68 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         if found is None:
             raise HTTPException(404, f"window {start} is not (yet) complete")
         return found
+
+    @app.get("/api/series", response_model=Series)
+    async def series(
+        wiki: Annotated[
+            str | None, Query(max_length=253, description="a server name; all wikis when absent")
+        ] = None,
+        resolution: Annotated[str, Query(pattern="^(" + "|".join(RESOLUTIONS) + ")$")] = "5m",
+        since: Annotated[
+            int | None,
+            Query(alias="from", ge=0, description="epoch ms; default: 120 points before `to`"),
+        ] = None,
+        until: Annotated[
+            int | None, Query(alias="to", ge=0, description="epoch ms, exclusive; default: now")
+        ] = None,
+    ) -> Series:
+        """One wiki's (or all wikis') history at one resolution: counts and breakdowns per
+        window (``window``) or per 5-minute, hourly or daily bucket, oldest first.
+
+        Points that start in ``[from, to)``; at most 3000 (422 beyond). ``complete`` is
+        false for a bucket not every partition has closed past yet, or one holding a
+        window published partial.
+        """
+        length = await asyncio.to_thread(store.resolution_ms, resolution)
+        end = until if until is not None else int(time.time() * 1000)
+        start = since if since is not None else end - 120 * length
+        try:
+            points = await asyncio.to_thread(
+                store.series, resolution, start, end, wiki or ALL_WIKIS, MAX_POINTS
+            )
+        except TooManyPoints as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return Series(
+            server_name=wiki,
+            resolution=resolution,
+            bucket_ms=length,
+            since=start,
+            until=end,
+            points=[
+                SeriesPoint(start=p.start, end=p.end, complete=p.complete, **Parts.of(p.breakdown))
+                for p in points
+            ],
+        )
+
+    @app.get("/api/breakdowns/{resolution}/{start}", response_model=BucketDetail)
+    async def breakdowns(
+        resolution: Annotated[str, Path(pattern="^(" + "|".join(RESOLUTIONS) + ")$")],
+        start: int,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    ) -> BucketDetail:
+        """The breakdowns of one window (``window``; 404 while it is not complete) or one
+        bucket (404 when there is none): all wikis', and the ``limit`` busiest wikis'."""
+        found = await asyncio.to_thread(store.bucket_breakdowns, resolution, start, limit)
+        if found is None or (resolution == WINDOW_RESOLUTION and not found.complete):
+            raise HTTPException(404, f"no {resolution} {start} (or not complete yet)")
+        return BucketDetail(
+            resolution=resolution,
+            start=found.start,
+            end=found.end,
+            complete=found.complete,
+            all=Parts(**Parts.of(found.all)),
+            wikis=[WikiParts(server_name=n, **Parts.of(b)) for n, b in found.wikis],
+        )
 
     @app.get("/api/health", response_model=PipelineHealth)
     async def pipeline_health() -> PipelineHealth:

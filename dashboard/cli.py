@@ -6,13 +6,18 @@ wikipulse top --limit 10       the first 10 wikis
 wikipulse top --watch          redraw whenever a window completes (Ctrl-C stops)
 wikipulse unusual              the wikis unusual in the newest complete window
 wikipulse unusual --window S   in window S
+wikipulse history WIKI --since 24h [--by bot|type] [--resolution 5m]
+                               a wiki's history (WIKI "all": every wiki), from the
+                               finest resolution that gives at most 48 rows
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import time
 from datetime import UTC, datetime
 
 import redis
@@ -23,7 +28,20 @@ from rich.table import Table
 from rich.text import Text
 
 from dashboard.settings import DashboardSettings
-from wikipulse.store import Leaderboard, UnusualReport, WindowStore
+from wikipulse.events import CHANGE_TYPES
+from wikipulse.store import (
+    ALL_WIKIS,
+    ROLLUPS,
+    WINDOW_RESOLUTION,
+    Leaderboard,
+    Point,
+    TooManyPoints,
+    UnusualReport,
+    WindowStore,
+)
+
+_UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
+MAX_ROWS = 48
 
 
 def render(board: Leaderboard) -> Table:
@@ -90,6 +108,75 @@ def unusual(args: argparse.Namespace, settings: DashboardSettings, console: Cons
         store.close()
 
 
+def span_seconds(text: str) -> int:
+    """``90m``, ``24h``, ``7d``, ``2w``, ``1y`` as seconds (argparse type)."""
+    found = re.fullmatch(r"(\d+)([mhdwy])", text.strip())
+    if not found or int(found[1]) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a span like 90m, 24h, 7d or 1y")
+    return int(found[1]) * _UNITS[found[2]]
+
+
+def pick_resolution(store: WindowStore, seconds: int) -> str:
+    """The finest resolution that shows ``seconds`` in at most `MAX_ROWS` rows."""
+    for name in (WINDOW_RESOLUTION, *(r.name for r in ROLLUPS)):
+        if seconds * 1000 // store.resolution_ms(name) <= MAX_ROWS:
+            return name
+    return ROLLUPS[-1].name
+
+
+def render_history(name: str, resolution: str, points: list[Point], by: str | None) -> Table:
+    table = Table(
+        title=Text(f"WikiPulse — {name}, per {resolution}"),  # a name is never markup
+        caption="* not complete yet (or holding a partial window)",
+    )
+    table.add_column("from (UTC)")
+    table.add_column("changes", justify="right")
+    columns: list[str] = []
+    if by == "bot":
+        columns = ["bots", "humans", "bot share"]
+    elif by == "type":
+        columns = list(CHANGE_TYPES)
+    else:
+        columns = ["bots", "net bytes", "bytes changed"]
+    for column in columns:
+        table.add_column(column, justify="right")
+    for point in points:
+        part = point.breakdown
+        when = datetime.fromtimestamp(point.start / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        if by == "bot":
+            share = f"{100 * part.bot / part.count:.0f}%" if part.count else "-"
+            cells = [str(part.bot), str(part.human), share]
+        elif by == "type":
+            cells = [str(part.types[t]) for t in CHANGE_TYPES]
+        else:
+            cells = [str(part.bot), f"{part.net_bytes:+d}", str(part.changed_bytes)]
+        mark = "" if point.complete else " *"
+        table.add_row(when + mark, str(part.count), *cells)
+    return table
+
+
+def history(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
+    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix, timeout=10)
+    try:
+        resolution = args.resolution or pick_resolution(store, args.since)
+        until = int(time.time() * 1000)
+        wiki = ALL_WIKIS if args.wiki == "all" else args.wiki
+        points = store.series(resolution, until - args.since * 1000, until, wiki)
+        if not points:
+            console.print(f"[yellow]no history of {args.wiki} at {resolution} yet[/yellow]")
+            return 1
+        console.print(render_history(args.wiki, resolution, points, args.by))
+        return 0
+    except TooManyPoints as exc:
+        console.print(f"[red]{exc}: pick a coarser --resolution[/red]")
+        return 2
+    except redis.RedisError as exc:
+        console.print(f"[red]cannot read Redis: {type(exc).__name__}: {exc}[/red]")
+        return 2
+    finally:
+        store.close()
+
+
 def top(store: WindowStore, window: int | None, limit: int) -> Leaderboard | None:
     start = window if window is not None else store.latest()
     if start is None:
@@ -138,6 +225,17 @@ def main(argv: list[str] | None = None) -> None:
     unusual_parser.add_argument(
         "--window", type=int, help="window start, epoch ms (default: newest)"
     )
+    history_parser = commands.add_parser("history", help="a wiki's counts over time")
+    history_parser.add_argument("wiki", help='a server name, or "all" for every wiki')
+    history_parser.add_argument(
+        "--since", type=span_seconds, default=86_400, help="how far back: 90m, 24h, 7d, 1y"
+    )
+    history_parser.add_argument("--by", choices=("bot", "type"), help="split the counts")
+    history_parser.add_argument(
+        "--resolution",
+        choices=(WINDOW_RESOLUTION, *(r.name for r in ROLLUPS)),
+        help="default: the finest that gives at most 48 rows",
+    )
     rebuild_parser = commands.add_parser(
         "rebuild", help="count the retained raw topic again into a new prefix (processor)"
     )
@@ -154,7 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as exc:
         sys.exit(f"wikipulse: bad configuration: {exc}")
     try:
-        command = unusual if args.command == "unusual" else run
+        commands_run = {"unusual": unusual, "history": history}
+        command = commands_run.get(args.command, run)
         sys.exit(command(args, settings, Console()))
     except KeyboardInterrupt:
         sys.exit(0)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from devtools.processes import Service
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store import Breakdown, KeyLayout, WindowStore
 
 
 def metric(service: Service, name: str, label: str = "") -> float:
@@ -41,6 +41,23 @@ def partial_windows(client: redis.Redis, prefix: str) -> list[int]:
 def window_counts(client: redis.Redis, prefix: str, start: int) -> Counter[str]:
     """The counts of one published window, read fresh (no cache)."""
     return Counter(WindowStore(client, KeyLayout(prefix)).counts([start])[start])
+
+
+def window_breakdowns(client: redis.Redis, prefix: str, start: int) -> dict[str, Counter[str]]:
+    """Every breakdown of one published window (per wiki, and ``""`` for all), as the
+    fields `devtools.truth.breakdown_row` names, zeros left out."""
+    return breakdown_rows(client, KeyLayout(prefix).breakdown(start))
+
+
+def breakdown_rows(client: redis.Redis, key: str) -> dict[str, Counter[str]]:
+    """A breakdown hash (a window's, or a bucket's: the same layout), as `window_breakdowns`."""
+    found: dict[str, Counter[str]] = {}
+    for name, value in cast(dict[bytes, bytes], client.hgetall(key)).items():
+        part = Breakdown.decode(value)
+        row = Counter(count=part.count, bot=part.bot, human=part.human, **part.types)
+        row.update(added=part.added, removed=part.removed)
+        found[name.decode("utf-8", "replace")] = +row
+    return found
 
 
 def wait_for(

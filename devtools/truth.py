@@ -66,6 +66,50 @@ def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
     return windows
 
 
+#: The change types a breakdown names; any other ``type`` is "other".
+CHANGE_TYPES = ("edit", "new", "log", "categorize", "external")
+
+
+def breakdown_row(obj: dict[str, Any]) -> Counter[str]:
+    """What one countable event adds to its breakdowns, by the README's rules written
+    again with the standard library: one event, a bot's when ``bot`` is true (else a
+    human's), its type, and its size change (``length.new`` minus ``length.old``, or 0
+    for a page creation) as bytes added or removed."""
+    row = Counter(count=1)
+    row["bot" if obj.get("bot") is True else "human"] += 1
+    kind = obj.get("type")
+    row[kind if isinstance(kind, str) and kind in CHANGE_TYPES else "other"] += 1
+    length = obj.get("length")
+    if isinstance(length, dict):
+        new, old = length.get("new"), length.get("old") or 0
+        if type(new) is int and type(old) is int and 0 <= new < 2**31 and 0 <= old < 2**31:
+            delta = new - old
+            row["added" if delta > 0 else "removed"] += abs(delta)
+    return +row
+
+
+def truth_breakdowns(
+    payloads: Iterable[bytes], window_ms: int
+) -> dict[int, dict[str, Counter[str]]]:
+    """Expected breakdowns per window: per wiki, and for all wikis under ``""``,
+    computed independently of the code under test (a copy counts once, as in `truth`)."""
+    windows: dict[int, dict[str, Counter[str]]] = {}
+    seen: set[tuple[int, str, str]] = set()
+    for raw in payloads:
+        verdict = judge(raw)
+        if isinstance(verdict, str):
+            continue
+        name, identity, ms, _ = verdict
+        start = ms - ms % window_ms
+        if (start, name, identity) in seen:
+            continue
+        seen.add((start, name, identity))
+        row = breakdown_row(json.loads(raw))
+        for wiki in (name, ""):
+            windows.setdefault(start, {}).setdefault(wiki, Counter()).update(row)
+    return windows
+
+
 def invalid(payloads: Iterable[bytes]) -> set[bytes]:
     """The payloads that must end in the dead-letter topic."""
     return {raw for raw in payloads if judge(raw) == "invalid"}

@@ -106,6 +106,7 @@ def _build_app(settings: ProcessorSettings) -> CountingApplication:
         partitions=partitions,
         seeker=QuixSeeker(sdf.processing_context, settings.raw_topic),
         source=source,
+        rollups=settings.rollups,
     )
     wire(sdf, dlq_topic=dlq if settings.write_dead_letters else None, sink=sink)
     log.info(

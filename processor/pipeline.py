@@ -79,19 +79,19 @@ class Router:
         self._verdicts = metrics.RECORDS.counts
 
     def keep_aside(self, value: Any, key: Any, timestamp: int, headers: Any) -> bool:
-        verdict, time_ms, _, _ = classify(value, key, timestamp, headers)
+        verdict, time_ms, _, _, facts = classify(value, key, timestamp, headers)
         self._verdicts[verdict] += 1
         context = message_context()
         partition, offset = context.partition, context.offset
         if verdict == Verdict.EVENT or verdict == Verdict.HEARTBEAT:
-            self._take(partition, offset, time_ms, key)
+            self._take(partition, offset, time_ms, key, facts)
             return False
         if verdict == Verdict.REKEY:
             parsed = parse(value)
             assert isinstance(parsed, Event)  # only countable records are re-keyed
-            self._take(partition, offset, time_ms, parsed.server_name.encode())
+            self._take(partition, offset, time_ms, parsed.server_name.encode(), facts)
             return False
-        self._take(partition, offset, time_ms, None)
+        self._take(partition, offset, time_ms, None, b"")
         if verdict == Verdict.INVALID:
             if offset < self._resend_from.get(partition, -1):
                 metrics.DEAD_LETTERS_KEPT.inc()

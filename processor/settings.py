@@ -11,6 +11,7 @@ from wikipulse.settings import (
     ServiceSettings,
     WindowSettings,
 )
+from wikipulse.store import ROLLUPS, Rollup
 
 
 class ProcessorSettings(
@@ -18,8 +19,28 @@ class ProcessorSettings(
 ):
     consumer_group: str = Field("wikipulse-processor", description="shared by replicas")
     window_ttl_seconds: int = Field(
-        7 * 24 * 3600, ge=60, description="how long windows stay in Redis"
+        24 * 3600, ge=60, description="how long windows (and their breakdowns) stay in Redis"
     )
+    rollup_5m_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=0, description="how long 5-minute buckets of history stay; 0: none"
+    )
+    rollup_1h_ttl_seconds: int = Field(
+        90 * 24 * 3600, ge=0, description="how long hourly buckets of history stay; 0: none"
+    )
+    rollup_1d_ttl_seconds: int = Field(
+        730 * 24 * 3600, ge=0, description="how long daily buckets of history stay; 0: none"
+    )
+
+    @property
+    def rollups(self) -> tuple[Rollup, ...]:
+        """The resolutions complete windows roll up into, with their retention."""
+        ttl = {
+            "5m": self.rollup_5m_ttl_seconds,
+            "1h": self.rollup_1h_ttl_seconds,
+            "1d": self.rollup_1d_ttl_seconds,
+        }
+        return tuple(Rollup(r.name, r.seconds, ttl[r.name]) for r in ROLLUPS)
+
     state_dir: str = Field(
         "state",
         description="a writable directory Quix Streams creates at start-up; nothing is "

@@ -33,9 +33,9 @@ from quixstreams.models import HeadersTuples
 from quixstreams.sinks import BaseSink, SinkBackpressureError
 
 from processor import metrics
-from processor.records import TIME_MS
+from processor.records import FACTS, TIME_MS
 from processor.windows import Taken, lacking, tally
-from wikipulse.store import Progress, StaleProgress, WindowStore
+from wikipulse.store import ROLLUPS, Progress, Rollup, StaleProgress, WindowStore
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class RedisWindowSink(BaseSink):
         seeker: Seeker,
         source: str = "",
         backpressure_seconds: float = 2.0,
+        rollups: tuple[Rollup, ...] = ROLLUPS,
     ) -> None:
         super().__init__()
         self._url = redis_url
@@ -99,6 +100,7 @@ class RedisWindowSink(BaseSink):
         self._seeker = seeker
         self._source = source
         self._retry_after = backpressure_seconds
+        self._rollups = rollups
         self._store: WindowStore | None = None
         self.durability = Durability.NONE
         self._server_checked = False
@@ -150,7 +152,9 @@ class RedisWindowSink(BaseSink):
                 "crash can lose its last writes, which are then recounted from Kafka"
             )
 
-    def take(self, partition: int, offset: int, time_ms: int, key: bytes | None) -> None:
+    def take(
+        self, partition: int, offset: int, time_ms: int, key: bytes | None, facts: bytes = b""
+    ) -> None:
         """One processed record of ``partition`` (`processor.windows.Taken`), counted at
         the next flush.
 
@@ -163,7 +167,7 @@ class RedisWindowSink(BaseSink):
             pending = self._pending[partition] = []
         elif offset <= pending[-1][0]:
             pending[:] = [record for record in pending if record[0] < offset]
-        pending.append((offset, time_ms, key))
+        pending.append((offset, time_ms, key, facts))
 
     def dead_lettered(self, partition: int, offset: int) -> None:
         """The pipeline wrote a dead letter for this record, in this checkpoint."""
@@ -181,7 +185,7 @@ class RedisWindowSink(BaseSink):
         offset: int,
     ) -> None:
         """`BaseSink` requires it; the pipeline calls `take` (one step less per record)."""
-        self.take(partition, offset, value[TIME_MS], key)
+        self.take(partition, offset, value[TIME_MS], key, value[FACTS])
 
     def on_paused(self) -> None:
         """The checkpoint is void (another sink backpressured, or the partitions were
@@ -280,6 +284,7 @@ class RedisWindowSink(BaseSink):
                 window_ms=self._window_ms,
                 ttl_seconds=self._ttl,
                 source=self._source,
+                rollups=self._rollups,
             )
         except StaleProgress as exc:
             if exc.stored.offset < since.offset:

@@ -15,6 +15,9 @@ every partition closed). This is the one place the window rules are written:
   write and the Kafka commit, a rebalance): ``replayed``, skipped.
 * Every event record counts once: the producer, the raw topic's writer, drops the
   copies a resume makes before they reach Kafka (`producer.copies`).
+* Each counted event is counted in its window's breakdown too (`BREAKDOWN`: bots, kinds
+  of change, bytes added and removed), from the facts the producer put in its header
+  (`wikipulse.events.facts_of`): the breakdowns add up exactly like the counts.
 """
 
 from __future__ import annotations
@@ -22,15 +25,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from wikipulse.events import HEARTBEAT_KEY
-from wikipulse.store import Batch, Progress
+from wikipulse.events import HEARTBEAT_KEY, read_facts
+from wikipulse.store import BREAKDOWN, Batch, Progress
 
 _HEARTBEAT = HEARTBEAT_KEY.encode()
 
-#: One processed raw record: ``(offset, event time, key)``. The key is the wiki's name
-#: (an event), `HEARTBEAT_KEY` (a heartbeat: moves the clock, never counted), or None
+#: One processed raw record: ``(offset, event time, key, facts)``. The key is the wiki's
+#: name (an event), `HEARTBEAT_KEY` (a heartbeat: moves the clock, never counted), or None
 #: (processed but never counted: a canary, a dead letter; only its offset matters).
-Taken = tuple[int, int, bytes | None]
+#: ``facts`` is an event's `wikipulse.events.Header.FACTS` value (empty otherwise).
+Taken = tuple[int, int, bytes | None, bytes]
+
+_BOT, _TYPES = BREAKDOWN.index("bot"), BREAKDOWN.index("edit")
+_ADDED, _REMOVED = BREAKDOWN.index("added"), BREAKDOWN.index("removed")
 
 
 def window_start(time_ms: int, window_ms: int) -> int:
@@ -50,6 +57,8 @@ class Tally:
 
     #: window start -> wiki -> events counted
     counts: dict[int, dict[str, int]]
+    #: window start -> wiki -> the breakdown of its events (`BREAKDOWN` order)
+    breakdowns: dict[int, dict[str, list[int]]]
     #: events whose window had closed before they came (not counted)
     late: int
     #: records at or below the stored offset: counted by an earlier write already
@@ -65,19 +74,29 @@ class Tally:
         self, partition: int, since: Progress, partial: tuple[int, int] | None = None
     ) -> Batch:
         """The fenced write of this tally on top of ``since``."""
-        return Batch(partition, self.closed_end, self.counts, since, self.progress, partial)
+        return Batch(
+            partition,
+            self.closed_end,
+            self.counts,
+            since,
+            self.progress,
+            partial,
+            self.breakdowns,
+        )
 
 
 def tally(records: Iterable[Taken], since: Progress, *, window_ms: int, grace_ms: int) -> Tally:
     """Count ``records`` (`Taken`, in offset order) on top of ``since``, the partition's
     progress in Redis."""
-    counts: dict[int, dict[bytes, int]] = {}
+    # per window, events per (key, facts): one dict step per event, the facts of each
+    # distinct pair decoded once after the loop
+    counts: dict[int, dict[tuple[bytes, bytes], int]] = {}
     late = replayed = 0
     offset = since.offset
     clock = since.time_ms
     first_time: int | None = None
     closed = closed_end(clock, window_ms, grace_ms)
-    for record_offset, time_ms, key in records:
+    for record_offset, time_ms, key, facts in records:
         if record_offset <= offset:
             replayed += 1
             continue
@@ -98,14 +117,32 @@ def tally(records: Iterable[Taken], since: Progress, *, window_ms: int, grace_ms
         window = counts.get(start)
         if window is None:
             window = counts[start] = {}
-        window[key] = window.get(key, 0) + 1
+        pair = (key, facts)
+        window[pair] = window.get(pair, 0) + 1
     decoded: dict[int, dict[str, int]] = {}
+    breakdowns: dict[int, dict[str, list[int]]] = {}
+    width = len(BREAKDOWN)
     for start, window in counts.items():
         names = decoded[start] = {}
-        for key, n in window.items():
+        parts = breakdowns[start] = {}
+        for (key, facts), n in window.items():
             name = key.decode("utf-8", "replace")  # two bad keys may decode alike: add
             names[name] = names.get(name, 0) + n
-    return Tally(decoded, late, replayed, Progress(offset, clock), closed, first_time)
+            part = parts.get(name)
+            if part is None:
+                part = parts[name] = [0] * width
+            kind, bot, delta = read_facts(facts)
+            part[0] += n
+            part[_TYPES + kind] += n
+            if bot:
+                part[_BOT] += n
+            if delta is not None:
+                if delta > 0:
+                    part[_ADDED] += delta * n
+                else:
+                    part[_REMOVED] -= delta * n
+    progress = Progress(offset, clock)
+    return Tally(decoded, breakdowns, late, replayed, progress, closed, first_time)
 
 
 def lacking(

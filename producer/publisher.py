@@ -270,7 +270,11 @@ class Publisher:
                 return None
             received["event"] += 1
             self.clock.observe(parsed.time_ms)
-            headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, parsed.event_id.encode())]
+            headers = [
+                (Header.KIND, Kind.EVENT),
+                (Header.EVENT_ID, parsed.event_id.encode()),
+                (Header.FACTS, parsed.facts),
+            ]
             return parsed.server_name, parsed.time_ms, headers, parsed.event_id
         if isinstance(parsed, Canary):
             received["canary"] += 1

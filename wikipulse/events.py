@@ -11,6 +11,13 @@ canary (``meta.domain == "canary"``, which Wikimedia injects for monitoring). Ev
 is ``meta.dt`` (ISO 8601), falling back to ``timestamp`` (seconds). The identity used to
 drop duplicates is ``meta.id``, or a digest of the raw bytes when an event has none.
 
+What a breakdown counts of an event (its *facts*, `facts_of`): its kind of change
+(``type``: one of `CHANGE_TYPES`, anything else is ``other``), whether a bot made it
+(``bot`` is ``true``; anything else is a human), and its size change in bytes
+(``length.new - length.old``, ``old`` absent or null for a page creation) when it has
+lengths. The producer writes them in one small header (`Header.FACTS`), so the
+processor counts breakdowns without decoding the body either.
+
 An event dated more than ``MAX_FUTURE_SKEW_SECONDS`` past wall time does not count
 either: event time only moves forward, so one such event, trusted, would make every
 later event late (issue #25, hole 1). `parse` reads no clock itself: callers pass the
@@ -64,6 +71,7 @@ class Header:
     SEQ: Final = "wp-seq"  # producer sequence number of this event
     ACKED_SEQ: Final = "wp-acked-seq"  # every event up to this seq was acked ...
     ACKED_ID: Final = "wp-acked-id"  # ... and this is that event's SSE id
+    FACTS: Final = "wp-facts"  # what a breakdown counts of an event (`facts_of`)
 
 
 class Kind:
@@ -99,6 +107,8 @@ class Event:
     server_name: str
     time_ms: int
     event_id: str
+    #: what the breakdowns count of it (`facts_of`), as the `Header.FACTS` value
+    facts: bytes
 
 
 @dataclass(slots=True)  # not frozen: see `Event`
@@ -167,7 +177,66 @@ def parse(data: bytes, latest_ms: int | None = None) -> Parsed:
     meta_id = meta.get("id")
     event_id = meta_id if isinstance(meta_id, str) and meta_id else digest_id(data)
     assert isinstance(server_name, str)
-    return Event(server_name, time_ms, event_id)
+    return Event(server_name, time_ms, event_id, facts_of(obj))
+
+
+#: The kinds of change a breakdown counts (Wikimedia's ``type``), in the order of the
+#: breakdown fields (`wikipulse.store.BREAKDOWN`); any other type counts as ``other``.
+CHANGE_TYPES: Final = ("edit", "new", "log", "categorize", "external", "other")
+#: One letter per change type in a facts value, in `CHANGE_TYPES` order.
+TYPE_LETTERS: Final = b"enlcxo"
+_LETTER = {name: TYPE_LETTERS[i : i + 1].decode() for i, name in enumerate(CHANGE_TYPES)}
+_NO_SIZE = {(t, b): (t + b).encode() for t in _LETTER.values() for b in "bh"}
+#: Sizes outside [0, MAX_PAGE_BYTES) are not believed (MediaWiki pages stay far below).
+MAX_PAGE_BYTES: Final = 1 << 31
+
+
+def facts_of(obj: dict[str, Any]) -> bytes:
+    """The `Header.FACTS` value of a countable event: ASCII, at most a dozen bytes.
+
+    One letter of `TYPE_LETTERS` (the change type), ``b`` (a bot) or ``h`` (a human),
+    then the size change in bytes as a signed decimal when the event has lengths:
+    ``eb-1014`` is a bot's edit that removed 1014 bytes, ``nh5230`` a human's new page
+    of 5230 bytes, ``lh`` a human's log action (no lengths). `read_facts` reverses it.
+    """
+    kind = obj.get("type")
+    letter = _LETTER.get(kind, "o") if isinstance(kind, str) else "o"
+    bot = "b" if obj.get("bot") is True else "h"
+    length = obj.get("length")
+    if isinstance(length, dict):
+        new, old = length.get("new"), length.get("old")
+        if old is None:
+            old = 0  # a page creation: nothing before it
+        if (
+            type(new) is int
+            and type(old) is int
+            and 0 <= new < MAX_PAGE_BYTES
+            and 0 <= old < MAX_PAGE_BYTES
+        ):
+            return f"{letter}{bot}{new - old}".encode()
+    return _NO_SIZE[letter, bot]
+
+
+def read_facts(value: bytes | None) -> tuple[int, bool, int | None]:
+    """``(index in CHANGE_TYPES, made by a bot, size change or None)`` of a facts value
+    (`facts_of`). Never raises: a value another tool wrote wrong counts as a human's
+    change of type ``other`` without a size, so that the breakdowns still add up to the
+    count."""
+    if not value:
+        return len(CHANGE_TYPES) - 1, False, None
+    kind = TYPE_LETTERS.find(value[:1])
+    if kind < 0:
+        kind = len(CHANGE_TYPES) - 1
+    delta: int | None = None
+    if len(value) > 2:
+        try:
+            delta = int(value[2:])
+        except ValueError:
+            delta = None
+        else:
+            if not -MAX_PAGE_BYTES < delta < MAX_PAGE_BYTES:
+                delta = None
+    return kind, value[1:2] == b"b", delta
 
 
 def digest_id(data: bytes) -> str:

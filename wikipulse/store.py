@@ -23,6 +23,12 @@ partial index when a partition started counting inside it without the records be
 counts each partition keeps its *progress*: the last raw-topic offset it has
 processed, and its clock. A write names the offset it read and applies only if that is
 still the stored one (`StaleProgress` otherwise), moving it on in the same atomic step.
+
+**Breakdowns.** Beside each window's counts, its *breakdown*: per wiki (and for all of
+them, under the empty name) the `BREAKDOWN` of its events: bots, kinds of change, bytes
+added and removed. It travels in the same batch, through the same fenced step and the
+same lifecycle (open, final, published), so a replay never adds it twice and a window's
+breakdown is published complete in the very step its counts are.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from typing import Any, cast
 import redis
 from redis.client import PubSub
 
+from wikipulse.events import CHANGE_TYPES
 from wikipulse.unusual import Rule, Unusual, find_unusual
 
 WRITE_WINDOWS = (Path(__file__).parent / "write_windows.lua").read_text()
@@ -48,6 +55,38 @@ if tonumber(ARGV[2]) > stored then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 """
 #: The window length readers assume while no processor has recorded one (its default).
 DEFAULT_WINDOW_MS = 30_000
+#: The fields of a breakdown, in the order of its stored value (comma-separated
+#: integers): events, events by bots, events per change type
+#: (`wikipulse.events.CHANGE_TYPES`), bytes added, bytes removed (sizes of the events
+#: that have lengths: a change of +d adds d, of -d removes d). ``count - bot`` are the
+#: humans'; ``added - removed`` is the net change, ``added + removed`` all bytes changed.
+BREAKDOWN: tuple[str, ...] = ("count", "bot", *CHANGE_TYPES, "added", "removed")
+#: The member of a breakdown that holds the sum over every wiki (no wiki has this name:
+#: an empty server name is never counted).
+ALL_WIKIS = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """One resolution of history: buckets of ``seconds``, kept ``ttl_seconds``."""
+
+    name: str
+    seconds: int
+    ttl_seconds: int
+
+    @property
+    def ms(self) -> int:
+        return self.seconds * 1000
+
+
+#: The resolutions complete windows roll up into (and their default retention).
+ROLLUPS: tuple[Rollup, ...] = (
+    Rollup("5m", 300, 7 * 86_400),
+    Rollup("1h", 3_600, 90 * 86_400),
+    Rollup("1d", 86_400, 730 * 86_400),
+)
+#: The name readers give the windows themselves, the finest resolution.
+WINDOW_RESOLUTION = "window"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +131,13 @@ class SourceKeys:
         """One partition's counts so far in one open window (a hash: wiki -> count)."""
         return f"{self.open_window_prefix(partition)}{start_ms}"
 
+    def open_breakdown_prefix(self, partition: int) -> str:
+        return f"{self.base}open-breakdown:{partition}:"
+
+    def open_breakdown(self, partition: int, start_ms: int) -> str:
+        """One partition's breakdowns so far in one open window (wiki -> `BREAKDOWN`)."""
+        return f"{self.open_breakdown_prefix(partition)}{start_ms}"
+
     @property
     def final_prefix(self) -> str:
         return f"{self.base}final:"
@@ -99,6 +145,14 @@ class SourceKeys:
     def final(self, start_ms: int | str) -> str:
         """The counts every partition has finalized so far of one unpublished window."""
         return f"{self.final_prefix}{start_ms}"
+
+    @property
+    def final_breakdown_prefix(self) -> str:
+        return f"{self.base}final-breakdown:"
+
+    def final_breakdown(self, start_ms: int | str) -> str:
+        """The breakdowns every partition has finalized so far of one unpublished window."""
+        return f"{self.final_breakdown_prefix}{start_ms}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +162,26 @@ class KeyLayout:
     prefix: str = "wikipulse:"
 
     @property
+    def every(self) -> str:
+        """A ``SCAN`` pattern matching every key of this deployment."""
+        return f"{self.prefix}*"
+
+    @property
     def window_prefix(self) -> str:
         return f"{self.prefix}window:"
 
     def window(self, start_ms: int | str) -> str:
         """The sorted set of one published window's counts."""
         return f"{self.window_prefix}{start_ms}"
+
+    @property
+    def breakdown_prefix(self) -> str:
+        return f"{self.prefix}breakdown:"
+
+    def breakdown(self, start_ms: int | str) -> str:
+        """The hash of one published window's breakdowns: wiki -> `BREAKDOWN` values, and
+        `ALL_WIKIS` -> their sum. Published in the same step as `window`."""
+        return f"{self.breakdown_prefix}{start_ms}"
 
     @property
     def complete(self) -> str:
@@ -133,6 +201,27 @@ class KeyLayout:
     def source(self, source: str) -> SourceKeys:
         """The processor's working state for the raw topic whose id is ``source``."""
         return SourceKeys(f"{self.prefix}src:{source}:")
+
+    def rollup_prefix(self, resolution: str) -> str:
+        return f"{self.prefix}rollup:{resolution}:"
+
+    def rollup(self, resolution: str, start_ms: int | str) -> str:
+        """One bucket of a resolution (a hash like `breakdown`: wiki -> `BREAKDOWN`
+        values of its complete windows, `ALL_WIKIS` -> their sum)."""
+        return f"{self.rollup_prefix(resolution)}{start_ms}"
+
+    def rollups(self, resolution: str) -> str:
+        """The sorted set of a resolution's complete buckets (member = score = start)."""
+        return f"{self.prefix}rollups:{resolution}"
+
+    def rollups_partial(self, resolution: str) -> str:
+        """The buckets holding a window published partial (their counts lack records)."""
+        return f"{self.prefix}rollups:{resolution}:partial"
+
+    def rollups_pending(self, resolution: str) -> str:
+        """The buckets that have windows but are not judged yet (not every partition
+        has closed past their end)."""
+        return f"{self.prefix}rollups:{resolution}:pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,11 +254,13 @@ class StaleProgress(Exception):
 class Batch:
     """What one partition's records since its last write add up to (`write` applies it).
 
-    ``counts``: window start -> wiki -> events. ``closed_end``: the end of the newest
-    window the partition's clock has closed. ``since`` and ``progress``: the progress
-    read before and stored after (None: an unfenced write, for tools and tests that seed
-    windows). ``partial``: ``(from, till)`` when the partition counted records without
-    the ones before them: windows overlapping it are published partial.
+    ``counts``: window start -> wiki -> events; ``breakdowns``: window start -> wiki ->
+    the `BREAKDOWN` of those events (its first value is the count). ``closed_end``: the
+    end of the newest window the partition's clock has closed. ``since`` and
+    ``progress``: the progress read before and stored after (None: an unfenced write, for
+    tools and tests that seed windows). ``partial``: ``(from, till)`` when the partition
+    counted records without the ones before them: windows overlapping it are published
+    partial.
     """
 
     partition: int
@@ -178,6 +269,7 @@ class Batch:
     since: Progress | None = None
     progress: Progress | None = None
     partial: tuple[int, int] | None = None
+    breakdowns: Mapping[int, Mapping[str, list[int]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +296,69 @@ class WindowSummary:
 class Leaderboard:
     window: WindowSummary
     rows: list[tuple[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """What the events of one wiki (or of all) in a window or bucket were made of."""
+
+    count: int = 0
+    bot: int = 0
+    #: events per change type (`wikipulse.events.CHANGE_TYPES`, every type present)
+    types: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANGE_TYPES, 0))
+    added: int = 0
+    removed: int = 0
+
+    @property
+    def human(self) -> int:
+        return self.count - self.bot
+
+    @property
+    def net_bytes(self) -> int:
+        return self.added - self.removed
+
+    @property
+    def changed_bytes(self) -> int:
+        """Bytes added plus bytes removed."""
+        return self.added + self.removed
+
+    @classmethod
+    def decode(cls, value: bytes | None) -> Breakdown:
+        """A stored breakdown value (`BREAKDOWN` order); absent: nothing counted."""
+        if not value:
+            return cls()
+        numbers = [int(x) for x in value.split(b",")]
+        numbers += [0] * (len(BREAKDOWN) - len(numbers))
+        found = dict(zip(BREAKDOWN, numbers, strict=False))
+        types = {t: found[t] for t in CHANGE_TYPES}
+        return cls(found["count"], found["bot"], types, found["added"], found["removed"])
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One window or bucket of a series: complete, or not yet (a bucket whose end some
+    partition has not closed past) or partial (it holds a window whose counts lack
+    records)."""
+
+    start: int
+    end: int
+    complete: bool
+    breakdown: Breakdown
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdowns:
+    """A window's or bucket's breakdowns: all wikis', and the busiest wikis' (by count)."""
+
+    start: int
+    end: int
+    complete: bool
+    all: Breakdown
+    wikis: list[tuple[str, Breakdown]]
+
+
+class TooManyPoints(ValueError):
+    """A series would hold more than the reader allows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,8 +417,11 @@ class WindowStore:
         window_ms: int,
         ttl_seconds: int,
         source: str = "",
+        rollups: tuple[Rollup, ...] = ROLLUPS,
     ) -> Written:
-        """Apply ``batch`` of raw topic ``source`` (its id) in one atomic step.
+        """Apply ``batch`` of raw topic ``source`` (its id) in one atomic step, and roll
+        the windows it publishes complete up into ``rollups`` (those whose bucket length
+        is a multiple of ``window_ms``; retention 0 turns one off).
 
         Fenced when the batch carries its progress: it applies only while the stored
         progress of the partition is ``batch.since`` and stores ``batch.progress`` with
@@ -272,6 +430,7 @@ class WindowStore:
         """
         src = self.keys.source(source)
         partition = batch.partition
+        used = [r for r in rollups if r.ttl_seconds > 0 and r.ms % window_ms == 0]
         document: dict[str, Any] = {
             "partition": str(partition),
             "partitions": partitions,
@@ -282,11 +441,27 @@ class WindowStore:
             "windows": {
                 str(start): dict(members) for start, members in batch.counts.items() if members
             },
+            "breakdowns": {
+                str(start): dict(members) for start, members in batch.breakdowns.items() if members
+            },
             "keys": {
                 "open": src.open_window_prefix(partition),
                 "final": src.final_prefix,
                 "window": self.keys.window_prefix,
+                "open_breakdown": src.open_breakdown_prefix(partition),
+                "final_breakdown": src.final_breakdown_prefix,
+                "breakdown": self.keys.breakdown_prefix,
+                "rollups": [
+                    {
+                        "bucket": self.keys.rollup_prefix(r.name),
+                        "complete": self.keys.rollups(r.name),
+                        "partial": self.keys.rollups_partial(r.name),
+                        "pending": self.keys.rollups_pending(r.name),
+                    }
+                    for r in used
+                ],
             },
+            "rollups": [{"ms": r.ms, "ttl": r.ttl_seconds} for r in used],
         }
         if batch.since is not None and batch.progress is not None:
             new = batch.progress
@@ -429,6 +604,103 @@ class WindowStore:
         rows = cast(Scored, self.client.zrange(key, 0, limit - 1, desc=True, withscores=True))
         decoded = [(m.decode("utf-8", "replace"), int(s)) for m, s in rows]
         return Leaderboard(self.summary(start), decoded)
+
+    def breakdown(self, start: int, server_name: str = ALL_WIKIS) -> Breakdown | None:
+        """One wiki's breakdown in complete window ``start`` (all wikis' by default); None
+        while the window is not complete."""
+        if not self.is_complete(start):
+            return None
+        return Breakdown.decode(
+            cast(bytes | None, self.client.hget(self.keys.breakdown(start), server_name))
+        )
+
+    def breakdowns(self, start: int, server_names: list[str]) -> dict[str, Breakdown] | None:
+        """The breakdowns of ``server_names`` in complete window ``start`` (`ALL_WIKIS`
+        may be one of them); None while the window is not complete."""
+        if not self.is_complete(start):
+            return None
+        if not server_names:
+            return {}
+        found = cast(
+            list[bytes | None], self.client.hmget(self.keys.breakdown(start), server_names)
+        )
+        return {n: Breakdown.decode(v) for n, v in zip(server_names, found, strict=True)}
+
+    def resolution_ms(self, resolution: str) -> int:
+        """The length of a resolution's windows or buckets (`WINDOW_RESOLUTION` or one
+        of `ROLLUPS`); ValueError for any other name."""
+        if resolution == WINDOW_RESOLUTION:
+            return self.window_ms()
+        for rollup in ROLLUPS:
+            if rollup.name == resolution:
+                return rollup.ms
+        names = ", ".join([WINDOW_RESOLUTION, *(r.name for r in ROLLUPS)])
+        raise ValueError(f"unknown resolution {resolution!r}: one of {names}")
+
+    def _indexes(self, resolution: str) -> tuple[str, list[str], Any]:
+        """The complete index, the other indexes, and the key builder of a resolution."""
+        keys = self.keys
+        if resolution == WINDOW_RESOLUTION:
+            return keys.complete, [keys.partial], keys.breakdown
+        return (
+            keys.rollups(resolution),
+            [keys.rollups_partial(resolution), keys.rollups_pending(resolution)],
+            lambda start: keys.rollup(resolution, start),
+        )
+
+    def series(
+        self,
+        resolution: str,
+        since_ms: int,
+        until_ms: int,
+        server_name: str = ALL_WIKIS,
+        max_points: int = 3000,
+    ) -> list[Point]:
+        """One wiki's (all wikis' by default) windows or buckets of ``resolution`` that
+        start in ``[since_ms, until_ms)``, oldest first: the complete ones and those
+        published partial or not complete yet (``complete`` False). Raises
+        `TooManyPoints` when the range could hold more than ``max_points``."""
+        length = self.resolution_ms(resolution)
+        if until_ms <= since_ms:
+            return []
+        if (until_ms - since_ms) // length > max_points:
+            raise TooManyPoints(
+                f"{resolution} from {since_ms} to {until_ms} holds more than {max_points} points"
+            )
+        complete_key, others, key_of = self._indexes(resolution)
+        with self.client.pipeline(transaction=False) as pipe:
+            for index in (complete_key, *others):
+                pipe.zrangebyscore(index, since_ms, f"({until_ms}")
+            found = cast(list[list[bytes]], pipe.execute())
+        complete = {int(m) for m in found[0]}
+        starts = sorted(complete.union(*({int(m) for m in f} for f in found[1:])))
+        with self.client.pipeline(transaction=False) as pipe:
+            for start in starts:
+                pipe.hget(key_of(start), server_name)
+            values = cast(list[bytes | None], pipe.execute())
+        return [
+            Point(start, start + length, start in complete, Breakdown.decode(value))
+            for start, value in zip(starts, values, strict=True)
+        ]
+
+    def bucket_breakdowns(self, resolution: str, start: int, limit: int) -> Breakdowns | None:
+        """All wikis' breakdown of one window or bucket, and its ``limit`` busiest wikis';
+        None when it is in no index (never written, or expired)."""
+        length = self.resolution_ms(resolution)
+        complete_key, others, key_of = self._indexes(resolution)
+        with self.client.pipeline(transaction=False) as pipe:
+            for index in (complete_key, *others):
+                pipe.zscore(index, str(start))
+            listed = pipe.execute()
+        if all(score is None for score in listed):
+            return None
+        found = cast(dict[bytes, bytes], self.client.hgetall(key_of(start)))
+        every = Breakdown.decode(found.pop(ALL_WIKIS.encode(), None))
+        wikis = sorted(
+            ((name.decode("utf-8", "replace"), Breakdown.decode(v)) for name, v in found.items()),
+            key=lambda row: (-row[1].count, row[0]),
+        )[:limit]
+        return Breakdowns(start, start + length, listed[0] is not None, every, wikis)
 
     def history(self, server_name: str, limit: int) -> list[tuple[int, int]]:
         """(window start, count) for one wiki over the newest ``limit`` windows, oldest first."""

@@ -34,12 +34,15 @@ CASES = [
 @pytest.mark.parametrize(("event", "clock", "final"), CASES)
 def test_python_and_lua_agree_on_when_a_window_is_final(redis_url, event, clock, final):
     store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(Names.fresh().prefix))
-    records = [(0, S + event, b"en.wikipedia.org"), (1, S + clock, HEARTBEAT_KEY.encode())]
+    records = [
+        (0, S + event, b"en.wikipedia.org", b""),
+        (1, S + clock, HEARTBEAT_KEY.encode(), b""),
+    ]
     counted = tally(records, Progress(), window_ms=W, grace_ms=G)
     python_final = closed_end(S + clock, W, G) >= S + W
     assert python_final is final and counted.closed_end == closed_end(S + clock, W, G)
     # Python: an event for this window after the clock is late exactly when it is final
-    late = tally([(2, S + event, b"x.org")], counted.progress, window_ms=W, grace_ms=G)
+    late = tally([(2, S + event, b"x.org", b"")], counted.progress, window_ms=W, grace_ms=G)
     assert (late.late == 1) is python_final
     # Lua: the window is finalized by the same batch exactly when it is final
     store.write(counted.batch(0, Progress()), partitions=2, window_ms=W, ttl_seconds=60, source="t")

@@ -302,7 +302,8 @@ def test_retention_overtaking_a_running_replica_makes_the_windows_partial(start)
     pipe.commit_as_quix()
     log = pipe._log[0]
     for i in range(2):  # two window-11 events, deleted before the replica reads them
-        log.append((b"{}", EN, 11 * W + 100 + i, [("wp-kind", b"event"), ("wp-event-id", b"x")]))
+        hints = [("wp-kind", b"event"), ("wp-event-id", b"x"), ("wp-facts", b"eh")]
+        log.append((b"{}", EN, 11 * W + 100 + i, hints))
         fed[11 * W, EN.decode()] += 1
     pipe.group.low[0] = pipe._offsets[0] = len(log)  # the consumer resets to the log start
     uncountable = metric("wikipulse_processor_uncountable_offsets_total")

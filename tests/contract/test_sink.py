@@ -54,7 +54,8 @@ def sink_for(url: str, prefix: str, partitions: int = 2, source: str = "") -> Re
 
 def add(sink: RedisWindowSink, partition: int, offset: int, key: bytes, at: int) -> None:
     verdict = Verdict.HEARTBEAT if key == BEAT else Verdict.EVENT
-    sink.add((verdict, at, b"", ""), key, at, [], "raw", partition, offset)
+    facts = b"" if key == BEAT else b"eh"
+    sink.add((verdict, at, b"", "", facts), key, at, [], "raw", partition, offset)
 
 
 def test_counts_land_per_wiki_and_heartbeats_only_move_the_closed_mark(redis_url):

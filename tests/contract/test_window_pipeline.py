@@ -52,8 +52,7 @@ def pipeline(start: Callable[[], InProcessPipeline]) -> InProcessPipeline:
 
 def event(pipe: InProcessPipeline, wiki: bytes, event_id: str, at: int, partition=0) -> None:
     """An event as the producer writes it: keyed by wiki, stamped, with its verdict."""
-    headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, event_id.encode())]
-    pipe.feed(b"{}", wiki, at, headers, partition)
+    pipe.event(wiki, event_id, at, partition)
 
 
 def heartbeat(pipe: InProcessPipeline, at: int, partition=0) -> None:

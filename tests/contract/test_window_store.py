@@ -14,7 +14,7 @@ import redis
 
 from devtools.shapes import windows_like_recording, write_complete
 from tests.support.names import Names
-from wikipulse.store import Batch, KeyLayout, Progress, StaleProgress, WindowStore
+from wikipulse.store import Batch, Breakdown, KeyLayout, Progress, StaleProgress, WindowStore
 from wikipulse.unusual import Rule
 
 WINDOW = 30_000
@@ -213,3 +213,74 @@ def test_unusual_wikis_are_judged_from_complete_windows_of_the_hour_before(store
     calm = store.unusual(starts[-2], 3600 * 1000, Rule())
     assert calm is not None and calm.wikis == [] and calm.baseline_windows == 119
     assert store.unusual(starts[-1] + WINDOW, 3600 * 1000, Rule()) is None  # not complete
+
+
+# -- breakdowns: beside the counts, through the same fenced step ---------------------------
+
+#: count, bot, edit, new, log, categorize, external, other, added, removed
+EN_P0 = [3, 2, 2, 1, 0, 0, 0, 0, 5300, 14]
+EN_P1 = [2, 0, 1, 0, 1, 0, 0, 0, 10, 0]
+DE_P1 = [1, 1, 0, 0, 0, 0, 0, 1, 0, 0]
+
+
+def write_parts(store, partition, closed_end, counts, parts, progress=None, partitions=2):
+    since, new = progress or (None, None)
+    batch = Batch(partition, closed_end, counts, since, new, None, parts)
+    return store.write(batch, partitions=partitions, window_ms=WINDOW, ttl_seconds=3600)
+
+
+def test_a_window_s_breakdowns_are_published_with_its_counts_in_the_same_step(store, client):
+    write_parts(store, 0, S1, {S0: {"en.wikipedia.org": 3}}, {S0: {"en.wikipedia.org": EN_P0}})
+    assert client.exists(store.keys.breakdown(S0)) == 0  # final in one partition only
+    assert store.breakdown(S0) is None
+    written = write_parts(
+        store,
+        1,
+        S1,
+        {S0: {"en.wikipedia.org": 2, "de.wikipedia.org": 1}},
+        {S0: {"en.wikipedia.org": EN_P1, "de.wikipedia.org": DE_P1}},
+    )
+    assert written.completed == [S0]
+    en = store.breakdown(S0, "en.wikipedia.org")
+    assert en is not None and (en.count, en.bot, en.human) == (5, 2, 3)
+    assert en.types == {"edit": 3, "new": 1, "log": 1, "categorize": 0, "external": 0, "other": 0}
+    assert (en.added, en.removed, en.net_bytes, en.changed_bytes) == (5310, 14, 5296, 5324)
+    every = store.breakdown(S0)  # all wikis
+    assert every is not None and (every.count, every.bot, every.types["other"]) == (6, 3, 1)
+    assert every.count == store.summary(S0).total
+    for name, score in client.zrange(store.keys.window(S0), 0, -1, withscores=True):
+        found = store.breakdown(S0, name.decode())
+        assert found is not None and found.count == score == sum(found.types.values())
+    assert store.breakdown(S0, "nowhere.org") == Breakdown()  # complete: it had none
+    assert 0 < client.ttl(store.keys.breakdown(S0)) <= 3600
+    assert not list(client.scan_iter(f"{store.keys.source('').base}*breakdown*"))  # no leftovers
+
+
+def test_a_replayed_batch_never_adds_its_breakdowns_twice(store, client):
+    moves = (Progress(), Progress(7, S1 + 5_000))
+    counts, parts = {S0: {"en.wikipedia.org": 3}}, {S0: {"en.wikipedia.org": EN_P0}}
+    write_parts(store, 0, S0, counts, parts, progress=moves, partitions=1)
+    before = snapshot(client, store.keys)
+    with pytest.raises(StaleProgress):
+        write_parts(store, 0, S0, counts, parts, progress=moves, partitions=1)
+    assert snapshot(client, store.keys) == before
+    write_parts(store, 0, S1, {}, {}, progress=(moves[1], Progress(8, S1 + 5_000)), partitions=1)
+    assert store.breakdown(S0, "en.wikipedia.org") == Breakdown.decode(
+        ",".join(map(str, EN_P0)).encode()
+    )
+
+
+def test_a_complete_window_s_breakdowns_never_change(store, client):
+    write_parts(
+        store, 0, S1, {S0: {"en.wikipedia.org": 3}}, {S0: {"en.wikipedia.org": EN_P0}}, partitions=1
+    )
+    before = client.hgetall(store.keys.breakdown(S0))
+    store.write(
+        Batch(0, S1, {S0: {"en.wikipedia.org": 2}}, breakdowns={S0: {"en.wikipedia.org": EN_P1}}),
+        partitions=1,
+        window_ms=WINDOW,
+        ttl_seconds=3600,
+        source="a-topic-created-anew",
+    )
+    assert client.hgetall(store.keys.breakdown(S0)) == before
+    assert not list(client.scan_iter(f"{store.keys.prefix}src:*breakdown*"))

@@ -4,7 +4,7 @@ Each scenario runs replay server -> producer -> Kafka -> processor replica(s) ->
 a live-stamped stream that carries duplicates, canaries and malformed records, injects
 one fault while the stream plays, and then checks what a user relies on:
 
-* every finished window in Redis equals an independent count (``tests.support.pipeline.truth``);
+* every finished window in Redis equals an independent count (``devtools.truth.truth``);
 * every invalid record is in the dead-letter topic, with a reason;
 * no service stayed down;
 * memory stayed bounded (peak RSS growth of each service process).
@@ -45,7 +45,7 @@ from devtools.observe import indexed_windows, metric, read_topic, wait_for
 from devtools.processes import Service, usage
 from devtools.replay import ReplayServer
 from devtools.servers import LocalServers, Services, free_port, process_running
-from devtools.truth import invalid, judge, truth
+from devtools.truth import invalid, judge, truth, truth_breakdowns
 from tests.support.names import Names
 from tests.support.paths import ARTIFACTS
 from tests.support.pipeline import Pipeline, assert_index_matches_truth
@@ -566,6 +566,8 @@ def test_the_pipeline_stays_exact_through(
 
             window_ms = pipe.window_ms
             stream_end = time.time()
+            # the breakdowns of every window checked, counted from the payloads alike
+            breakdowns = truth_breakdowns(payloads, window_ms)
             if scenario.ends:
                 # nothing follows: heartbeats must close every window, the last included,
                 # on proof that the stream is quiet (keep-alives, or an empty reconnect)
@@ -573,7 +575,9 @@ def test_the_pipeline_stays_exact_through(
                 last_end = (max(expected) + window_ms) / 1000
                 bound = float(ENV["GRACE_SECONDS"]) + float(ENV["READ_TIMEOUT_SECONDS"]) + 5
                 wait = max(0.0, last_end + bound - time.time()) + 15  # 15 s of slack
-                assert_index_matches_truth(pipe, client, expected, timeout=wait)
+                assert_index_matches_truth(
+                    pipe, client, expected, timeout=wait, breakdowns=breakdowns
+                )
                 exact_after = time.time() - last_end
             else:
                 # the stream goes on (it always does): later windows close behind it
@@ -593,7 +597,9 @@ def test_the_pipeline_stays_exact_through(
                 # open when the tail begins) and a second of slack
                 checked = sum(sum(c.values()) for c in expected.values())
                 assert checked >= count - RATE * (window_ms / 1000 + 1), checked
-                assert_index_matches_truth(pipe, client, expected, timeout=150)
+                assert_index_matches_truth(
+                    pipe, client, expected, timeout=150, breakdowns=breakdowns
+                )
                 exact_after = time.time() - stream_end
 
             if scenario.plan:

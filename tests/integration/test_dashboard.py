@@ -308,3 +308,129 @@ def test_the_unusual_panel_updates_live_and_keeps_names_inert(dashboard, redis_c
         assert page.locator("#history rect").count() == 120
         page.screenshot(path=str(ARTIFACTS / "dashboard-unusual.png"), full_page=True)
         browser.close()
+
+
+# -- breakdowns and history (#28) ----------------------------------------------------------
+
+
+def write_parts(client, keys: KeyLayout, start: int, parts: dict[str, list[int]]) -> None:
+    """Partition 0 finalizes ``start`` with these breakdowns (count first), as the
+    processor does: the counts and the breakdowns in one batch."""
+    counts = {name: values[0] for name, values in parts.items()}
+    WindowStore(client, keys).write(
+        Batch(0, start + WINDOW, {start: counts}, breakdowns={start: parts}),
+        partitions=1,
+        window_ms=WINDOW,
+        ttl_seconds=86_400,
+    )
+
+
+#: count, bot, edit, new, log, categorize, external, other, added, removed
+EN = [10, 4, 7, 1, 2, 0, 0, 0, 900, 100]
+BOTS = [30, 27, 30, 0, 0, 0, 0, 0, 3000, 0]
+
+
+def five_minutes_ago() -> int:
+    """The start of the newest 5-minute bucket that has ended."""
+    now = int(time.time() * 1000)
+    return now - now % 300_000 - 300_000
+
+
+def test_the_api_serves_series_and_breakdowns_per_window_and_bucket(dashboard, redis_client, keys):
+    bucket = five_minutes_ago()
+    for i in range(10):
+        write_parts(redis_client, keys, bucket + i * WINDOW, {"en.wikipedia.org": EN, XSS: BOTS})
+    write_parts(redis_client, keys, bucket + 300_000, {"en.wikipedia.org": EN})  # closes it
+    series = httpx.get(
+        f"{dashboard}/api/series",
+        params={
+            "wiki": "en.wikipedia.org",
+            "resolution": "5m",
+            "from": bucket,
+            "to": bucket + 600_000,
+        },
+    ).json()
+    assert series["bucket_ms"] == 300_000 and series["server_name"] == "en.wikipedia.org"
+    first, second = series["points"]
+    assert (first["start"], first["complete"], second["complete"]) == (bucket, True, False)
+    assert first["count"] == 100 and first["bot"] == 40 and first["human"] == 60
+    assert first["types"]["edit"] == 70 and first["net_bytes"] == 8000
+    assert first["changed_bytes"] == 10_000
+    every = httpx.get(
+        f"{dashboard}/api/series", params={"resolution": "5m", "from": bucket, "to": bucket + 1}
+    ).json()
+    assert every["server_name"] is None and every["points"][0]["count"] == 400
+    windows = httpx.get(
+        f"{dashboard}/api/series",
+        params={"wiki": XSS, "resolution": "window", "from": bucket, "to": bucket + 300_000},
+    ).json()
+    assert [p["bot"] for p in windows["points"]] == [27] * 10
+    too_many = {"resolution": "window", "from": 0, "to": bucket}
+    assert httpx.get(f"{dashboard}/api/series", params=too_many).status_code == 422
+    bad = {"resolution": "1w"}
+    assert httpx.get(f"{dashboard}/api/series", params=bad).status_code == 422
+
+    detail = httpx.get(f"{dashboard}/api/breakdowns/5m/{bucket}?limit=1").json()
+    assert detail["complete"] and detail["all"]["count"] == 400
+    assert [(w["server_name"], w["bot"]) for w in detail["wikis"]] == [(XSS, 270)]
+    window = httpx.get(f"{dashboard}/api/breakdowns/window/{bucket}").json()
+    assert {w["server_name"]: w["count"] for w in window["wikis"]} == {
+        XSS: 30,
+        "en.wikipedia.org": 10,
+    }
+    missing = f"{dashboard}/api/breakdowns/window/{bucket + 20 * WINDOW}"
+    assert httpx.get(missing).status_code == 404
+    spec = httpx.get(f"{dashboard}/openapi.json").json()
+    assert {"/api/series", "/api/breakdowns/{resolution}/{start}"} <= set(spec["paths"])
+    assert {p["name"] for p in spec["paths"]["/api/series"]["get"]["parameters"]} == {
+        "wiki",
+        "resolution",
+        "from",
+        "to",
+    }
+
+
+def test_unusual_now_says_whether_the_unusual_count_is_mostly_bots(dashboard, redis_client, keys):
+    write_hour(redis_client, keys, S3 - WINDOW)
+    burst = {"fr.wikipedia.org": [1500, 1400, 1500, 0, 0, 0, 0, 0, 0, 0]}
+    burst["de.wikipedia.org"] = [900, 10, 900] + [0] * 7
+    write_parts(redis_client, keys, S3, burst)
+    found = {u["server_name"]: u for u in httpx.get(f"{dashboard}/api/unusual").json()["unusual"]}
+    assert found["fr.wikipedia.org"]["mostly_bots"] and found["fr.wikipedia.org"]["bot"] == 1400
+    assert not found["de.wikipedia.org"]["mostly_bots"]
+
+
+def cells(line: str) -> list[str]:
+    """The cells of one row of a rich table."""
+    return [cell.strip() for cell in line.split("│")[1:-1]]
+
+
+def test_the_cli_prints_a_wiki_s_history_by_bot_and_by_type(services, names, redis_client, keys):
+    bucket = five_minutes_ago()
+    for i in range(10):
+        write_parts(redis_client, keys, bucket + i * WINDOW, {"en.wikipedia.org": EN, XSS: BOTS})
+    write_parts(redis_client, keys, bucket + 300_000, {"en.wikipedia.org": EN})
+    env = {**os.environ, "REDIS_URL": services.redis_url, "REDIS_KEY_PREFIX": names.prefix}
+    env["COLUMNS"] = "200"
+    command = [sys.executable, "-m", "dashboard.cli", "history"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args], env=env, capture_output=True, text=True, timeout=30
+        )
+
+    by_bot = run("en.wikipedia.org", "--since", "1h", "--by", "bot", "--resolution", "5m")
+    assert by_bot.returncode == 0, by_bot.stderr
+    rows = [cells(line) for line in by_bot.stdout.splitlines()]
+    assert [r[1:] for r in rows if len(r) == 5 and r[1] == "100"] == [["100", "40", "60", "40%"]]
+    by_type = run("all", "--since", "1h", "--by", "type")  # 5 min rows: the finest under 48
+    assert by_type.returncode == 0 and "per 5m" in by_type.stdout
+    rows = [cells(line) for line in by_type.stdout.splitlines()]
+    assert [r[1:] for r in rows if len(r) == 8 and r[1] == "400"] == [
+        ["400", "370", "10", "20", "0", "0", "0"]
+    ]
+    hostile = run(XSS, "--since", "1h", "--resolution", "window")
+    assert hostile.returncode == 0 and "27" in hostile.stdout
+    assert XSS in " ".join(hostile.stdout.split())  # literally, the title wrapped
+    assert run("nowhere.org", "--since", "1h").returncode == 0  # zeros: the buckets exist
+    assert run("en.wikipedia.org", "--since", "0h").returncode == 2  # argparse refuses

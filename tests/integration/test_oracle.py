@@ -30,10 +30,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from benchmarks.data import heartbeat_times, preload
-from devtools.observe import wait_for
+from devtools.observe import wait_for, window_breakdowns
 from devtools.processes import Service
 from devtools.recordings import RECENTCHANGE, load_events
 from devtools.servers import Services
+from devtools.truth import breakdown_row
 from tests.support.names import Names
 from tests.support.pipeline import Pipeline
 from wikipulse.events import HEARTBEAT_KEY, Event, Header, Kind, heartbeat_record, parse
@@ -77,7 +78,11 @@ def write_recording(
         producer.produce(topic, **heartbeat_record(partition, first.time_ms))
     for raw, event in zip(payloads, events, strict=True):
         assert isinstance(event, Event)
-        headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, event.event_id.encode())]
+        headers = [
+            (Header.KIND, Kind.EVENT),
+            (Header.EVENT_ID, event.event_id.encode()),
+            (Header.FACTS, event.facts),
+        ]
         producer.produce(
             topic, raw, event.server_name.encode(), timestamp=event.time_ms, headers=headers
         )
@@ -97,6 +102,8 @@ class Written:
     windows: Windows
     heartbeats: Counter[int]  # per partition
     ends: dict[int, int]  # high watermark per partition
+    #: per window, per wiki (and "" for all): `devtools.truth.breakdown_row` summed
+    breakdowns: dict[int, dict[str, Counter[str]]]
 
 
 def count_topic(kafka: str, topic: str, window_ms: int, timeout: float = 120) -> Written:
@@ -111,6 +118,7 @@ def count_topic(kafka: str, topic: str, window_ms: int, timeout: float = 120) ->
         }
     )
     windows: Windows = {}
+    breakdowns: dict[int, dict[str, Counter[str]]] = {}
     heartbeats: Counter[int] = Counter()
     try:
         tps = [TopicPartition(topic, p, 0) for p in range(PARTITIONS)]
@@ -134,9 +142,12 @@ def count_topic(kafka: str, topic: str, window_ms: int, timeout: float = 120) ->
                 ms = int(datetime.fromisoformat(obj["meta"]["dt"]).timestamp() * 1000)
                 assert msg.timestamp()[1] == ms
                 windows.setdefault(ms - ms % window_ms, Counter())[obj["server_name"]] += 1
+                rows = breakdowns.setdefault(ms - ms % window_ms, {})
+                for wiki in (obj["server_name"], ""):
+                    rows.setdefault(wiki, Counter()).update(breakdown_row(obj))
     finally:
         consumer.close()
-    return Written(windows, heartbeats, ends)
+    return Written(windows, heartbeats, ends, breakdowns)
 
 
 # ---------------------------------------------------------------- running and reading both
@@ -249,7 +260,13 @@ def run_both(
 
 
 def assert_same_windows(
-    written: Written, ours: Windows, naive: Windows, complete: list[int], partial: list[int]
+    written: Written,
+    ours: Windows,
+    naive: Windows,
+    complete: list[int],
+    partial: list[int],
+    client: redis.Redis,
+    prefix: str,
 ) -> None:
     expected = written.windows
     first = min(expected)
@@ -271,6 +288,9 @@ def assert_same_windows(
     # and both equal the independent count of what the topic holds
     mismatch = diff(ours, expected)
     assert not mismatch, "ours (left) and the topic's count (right) differ:\n" + "\n".join(mismatch)
+    # and so do our breakdowns, every wiki's and all wikis', in every window
+    for start, rows in written.breakdowns.items():
+        assert window_breakdowns(client, prefix, start) == rows, start
 
 
 # ---------------------------------------------------------------- the cases
@@ -293,7 +313,7 @@ def test_the_recording_gives_the_same_windows_as_the_textbook_job(
     ours, naive, complete, partial = run_both(
         services, names, tmp_path, redis_client, written, window_s, grace_s, timeout=90
     )
-    assert_same_windows(written, ours, naive, complete, partial)
+    assert_same_windows(written, ours, naive, complete, partial, redis_client, names.prefix)
 
 
 #: An hour of the recorded shape at its 43 events/s.
@@ -317,4 +337,4 @@ def test_an_hour_of_the_recorded_shape_gives_the_same_windows_as_the_textbook_jo
     ours, naive, complete, partial = run_both(
         services, names, tmp_path, redis_client, written, window_s, grace_s, timeout=180
     )
-    assert_same_windows(written, ours, naive, complete, partial)
+    assert_same_windows(written, ours, naive, complete, partial, redis_client, names.prefix)

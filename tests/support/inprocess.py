@@ -122,6 +122,7 @@ class InProcessPipeline:
     grace_ms: int = 5_000
     partitions: int = 2
     group: OfflineGroup = field(default_factory=OfflineGroup)
+    ttl_seconds: int = 3600
     source: str = ""
     #: per partition, where the sink asked the next read to start (`Seeker.rewind`)
     rewinds: dict[int, int] = field(default_factory=dict)
@@ -163,7 +164,7 @@ class InProcessPipeline:
             self.prefix,
             window_ms=self.window_ms,
             grace_ms=self.grace_ms,
-            ttl_seconds=3600,
+            ttl_seconds=self.ttl_seconds,
             partitions=self.partitions,
             seeker=_OfflineSeeker(self),
             source=self.source,
@@ -189,9 +190,16 @@ class InProcessPipeline:
             log.append((value, key, timestamp, headers or []))
         self._deliver(partition, offset, (value, key, timestamp, headers or []))
 
-    def event(self, wiki: bytes, event_id: str, at: int, partition: int = 0) -> None:
-        """An event as the producer writes it: keyed by wiki, stamped, with its verdict."""
-        headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, event_id.encode())]
+    def event(
+        self, wiki: bytes, event_id: str, at: int, partition: int = 0, facts: bytes = b"eh"
+    ) -> None:
+        """An event as the producer writes it: keyed by wiki, stamped, with its verdict
+        and its facts (`wikipulse.events.facts_of`; a human's edit without size)."""
+        headers = [
+            (Header.KIND, Kind.EVENT),
+            (Header.EVENT_ID, event_id.encode()),
+            (Header.FACTS, facts),
+        ]
         self.feed(b"{}", wiki, at, headers, partition)
 
     def heartbeat(self, at: int, partition: int = 0) -> None:

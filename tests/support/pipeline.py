@@ -15,7 +15,13 @@ from pathlib import Path
 
 import redis
 
-from devtools.observe import indexed_windows, partial_windows, wait_for, window_counts
+from devtools.observe import (
+    indexed_windows,
+    partial_windows,
+    wait_for,
+    window_breakdowns,
+    window_counts,
+)
 from devtools.processes import Service
 from devtools.servers import Services
 from tests.support.names import Names
@@ -97,8 +103,10 @@ def assert_index_matches_truth(
     expected: dict[int, Counter[str]],
     timeout: float = 90,
     leading_partial: int = LEADING_PARTIAL,
+    breakdowns: dict[int, dict[str, Counter[str]]] | None = None,
 ) -> None:
-    """Wait until every expected window is published, then compare each one exactly.
+    """Wait until every expected window is published, then compare each one exactly,
+    its ``breakdowns`` too when given (`devtools.truth.truth_breakdowns`).
 
     The stream's first window(s) are published partial (their records before the
     stream's first one cannot be known): at most ``leading_partial`` of them, and only
@@ -124,3 +132,5 @@ def assert_index_matches_truth(
     assert len(partial) <= leading_partial, f"{len(partial)} partial windows: {partial}"
     for start in wanted[len(partial) :]:
         assert window_counts(client, prefix, start) == expected[start], start
+        if breakdowns is not None:
+            assert window_breakdowns(client, prefix, start) == breakdowns[start], start

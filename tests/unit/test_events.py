@@ -5,7 +5,7 @@ import json
 import pytest
 
 from devtools.recordings import DATA, load_events
-from wikipulse.events import Canary, Event, Invalid, parse
+from wikipulse.events import CHANGE_TYPES, Canary, Event, Invalid, facts_of, parse, read_facts
 
 
 def event(**fields):
@@ -19,7 +19,7 @@ def event(**fields):
 
 
 def test_a_real_event_counts_at_meta_dt_with_meta_id():
-    assert parse(event()) == Event("en.wikipedia.org", 1781970588988, "abc")
+    assert parse(event()) == Event("en.wikipedia.org", 1781970588988, "abc", b"oh")
 
 
 def test_every_recorded_event_of_both_shapes_is_countable():
@@ -33,7 +33,8 @@ def test_every_recorded_event_of_both_shapes_is_countable():
 def test_timestamp_seconds_is_the_fallback_for_missing_meta_dt():
     data = json.loads(event())
     del data["meta"]["dt"]
-    assert parse(json.dumps(data).encode()) == Event("en.wikipedia.org", 1781970587000, "abc")
+    expected = Event("en.wikipedia.org", 1781970587000, "abc", b"oh")
+    assert parse(json.dumps(data).encode()) == expected
 
 
 def test_canaries_never_count_even_without_server_name():
@@ -76,3 +77,48 @@ def test_events_without_meta_id_dedup_on_their_exact_bytes():
     del data["meta"]["id"]
     raw = json.dumps(data).encode()
     assert parse(raw).event_id == parse(raw).event_id != parse(raw + b" ").event_id
+
+
+# -- facts: what the breakdowns count of an event, in one small header ------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "facts", "read"),
+    [
+        (
+            {"type": "edit", "bot": True, "length": {"old": 58723, "new": 57709}},
+            b"eb-1014",
+            (0, True, -1014),
+        ),
+        ({"type": "new", "bot": False, "length": {"new": 5230}}, b"nh5230", (1, False, 5230)),
+        ({"type": "new", "length": {"old": None, "new": 12}}, b"nh12", (1, False, 12)),
+        ({"type": "log", "bot": True}, b"lb", (2, True, None)),
+        ({"type": "categorize", "bot": False, "length": {}}, b"ch", (3, False, None)),
+        ({"type": "external"}, b"xh", (4, False, None)),
+        ({"type": "something-new"}, b"oh", (5, False, None)),
+        ({"type": ["edit"], "bot": "yes"}, b"oh", (5, False, None)),
+        ({"type": "edit", "length": {"old": "1", "new": 2}}, b"eh", (0, False, None)),
+        ({"type": "edit", "length": {"old": True, "new": 2}}, b"eh", (0, False, None)),
+        ({"type": "edit", "length": {"old": 0, "new": 10**12}}, b"eh", (0, False, None)),
+        ({"type": "edit", "length": {"old": -5, "new": 2}}, b"eh", (0, False, None)),
+    ],
+)
+def test_an_event_s_facts_are_its_type_bot_or_human_and_size_change(fields, facts, read):
+    parsed = parse(event(**fields))
+    assert isinstance(parsed, Event) and parsed.facts == facts
+    assert read_facts(facts) == read
+    assert CHANGE_TYPES[read[0]] == (fields["type"] if facts[:1] != b"o" else "other")
+
+
+def test_facts_another_tool_wrote_wrong_count_as_a_human_s_other_change_without_size():
+    for value in (None, b"", b"?", b"zz", b"eb+", b"eb1x", b"eb" + b"9" * 40, b"\xff\xfe"):
+        kind, _, delta = read_facts(value)
+        assert delta is None, value
+        assert kind == (0 if value and value[:1] == b"e" else len(CHANGE_TYPES) - 1), value
+
+
+def test_every_recorded_event_has_facts_of_at_most_a_dozen_bytes():
+    for raw in load_events(DATA / "recentchange-2026-06-20.sse"):
+        parsed = parse(raw)
+        assert isinstance(parsed, Event) and 2 <= len(parsed.facts) <= 12
+        assert parsed.facts == facts_of(json.loads(raw))

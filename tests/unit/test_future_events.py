@@ -106,7 +106,7 @@ def test_classify_dead_letters_an_unhinted_record_dated_in_the_future():
 
 def test_classify_does_not_trust_a_hinted_timestamp_far_in_the_future():
     now_ms = int(time.time() * 1000)
-    event = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, b"m1")]
+    event = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, b"m1"), (Header.FACTS, b"eh")]
     record = classify(b"{}", b"de.wikipedia.org", now_ms + DAY_MS, event)
     assert record[VERDICT] == Verdict.INVALID and "in the future" in record[REASON]
     assert record[TIME_MS] <= now_ms + 1000

@@ -1,15 +1,22 @@
 """The processor's verdicts: hints when present, the same parse when not."""
 
-from processor.records import RAW, REASON, VERDICT, Verdict, classify
+from processor.records import FACTS, RAW, REASON, VERDICT, Verdict, classify
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 
 BODY = b'{"meta":{"id":"m1","dt":"2026-06-20T15:49:48Z"},"server_name":"de.wikipedia.org"}'
 
 
 def test_hinted_events_are_judged_from_headers_without_parsing():
-    headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, b"m1")]
+    headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, b"m1"), (Header.FACTS, b"eb-3")]
     record = classify(b"garbage never parsed", b"de.wikipedia.org", 1234, headers)
-    assert record == (Verdict.EVENT, 1234, b"", "")  # and no body to copy along
+    assert record == (Verdict.EVENT, 1234, b"", "", b"eb-3")  # and no body to copy along
+
+
+def test_an_older_producer_s_event_without_facts_is_parsed_for_them():
+    headers = [(Header.KIND, Kind.EVENT), (Header.EVENT_ID, b"m1")]
+    body = BODY.replace(b'"server_name"', b'"type":"log","bot":true,"server_name"')
+    record = classify(body, b"de.wikipedia.org", 1781970588000, headers)
+    assert record[VERDICT] == Verdict.EVENT and record[FACTS] == b"lb"
 
 
 def test_a_hint_without_the_event_id_is_not_trusted():
@@ -23,8 +30,9 @@ def test_unhinted_records_are_parsed_and_take_their_time_from_meta_dt():
 
 
 def test_unhinted_records_keyed_otherwise_are_rekeyed():
-    verdict, _, raw, _ = classify(BODY, b"whatever", 1, None)
+    verdict, _, raw, _, facts = classify(BODY, b"whatever", 1, None)
     assert verdict == Verdict.REKEY and raw == BODY  # written back byte for byte
+    assert facts == b"oh"  # counted in the breakdowns under its wiki, from the body
 
 
 def test_heartbeats_need_both_header_and_key():
