@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -21,6 +22,9 @@ from wikipulse.kafka import cluster_identity, startup_failure
 from wikipulse.observability import serve_metrics, setup_logging
 
 log = logging.getLogger("producer")
+
+#: allocations between two collections of the youngest generation (Python's default: 700)
+GC_THRESHOLD = 20_000
 
 
 def main() -> None:
@@ -68,6 +72,12 @@ def main() -> None:
                 since,
                 settings.backfill,
             )
+    # Every event allocates a few dozen container objects (its parsed JSON, the record's
+    # headers, its delivery callback) that refcounting frees; at the default threshold
+    # (700) the cyclic collector ran every ~20 events and cost ~5 % of the CPU per event.
+    # What start-up built stays for good: frozen, no collection walks it again.
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD)
     publisher.start()
     try:
         StreamReader(settings, publisher, stop, interruptible, since_ms=since_ms).run()

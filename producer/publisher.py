@@ -29,7 +29,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from producer import metrics
 from producer.copies import RecentIds
-from producer.resume import InFlight, Recovered, ResumePoint, bookkeeping_headers, recover
+from producer.resume import BookkeepingHeaders, InFlight, Recovered, ResumePoint, recover
 from producer.settings import ProducerSettings
 from producer.sse import SseEvent
 from wikipulse.events import (
@@ -85,11 +85,12 @@ class EventClock:
         self._held = False
 
     def observe(self, time_ms: int) -> None:
+        now = time.monotonic()  # once: this runs for every event
         with self._lock:
             if self._newest_ms is None or time_ms > self._newest_ms:
                 self._newest_ms = time_ms
-                self._observed_at = time.monotonic()
-            self._seen_at = time.monotonic()
+                self._observed_at = now
+            self._seen_at = now
 
     def vouch(self, quiet_at: float) -> None:
         """Nothing newer than the newest event was pending at ``quiet_at`` (monotonic)."""
@@ -155,6 +156,7 @@ class Publisher:
         self.partitions = partitions
         start = recovered.point or ResumePoint(0, None)
         self.in_flight = InFlight(start, recovered.next_seq)
+        self._bookkeeping = BookkeepingHeaders()
         #: ids of the events written (or in flight), seeded with those in Kafka's tails
         self.written = RecentIds(settings.dedup_ids, recovered.event_ids)
         #: no resume point in Kafka: the stream starts from ``since`` or from now
@@ -231,7 +233,7 @@ class Publisher:
             seq = self.in_flight.sent(event.id)
             if event_id is not None:
                 self.written.add(event_id)
-        headers += bookkeeping_headers(seq, event.id, acked)
+        headers += self._bookkeeping.headers(seq, event.id, acked)
         self._produce(
             value=event.data,
             key=key,

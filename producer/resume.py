@@ -171,12 +171,33 @@ def bookkeeping_headers(
     seq: int, sse_id: str | None, acked: ResumePoint
 ) -> list[tuple[str, bytes]]:
     """The headers of event ``seq``: its own place, and the acknowledged point when sent."""
-    headers = [(Header.SEQ, str(seq).encode()), (Header.ACKED_SEQ, str(acked.seq).encode())]
-    if sse_id is not None:
-        headers.append((Header.SSE_ID, sse_id.encode()))
-    if acked.sse_id is not None:
-        headers.append((Header.ACKED_ID, acked.sse_id.encode()))
-    return headers
+    return BookkeepingHeaders().headers(seq, sse_id, acked)
+
+
+class BookkeepingHeaders:
+    """`bookkeeping_headers`, with the acknowledged point's headers encoded once per point.
+
+    The point moves only when delivery reports are served (once per chunk read), so the
+    events of a chunk share its encoded headers. Use one per thread."""
+
+    def __init__(self) -> None:
+        self._point: ResumePoint | None = None
+        self._acked_seq: tuple[str, bytes] = (Header.ACKED_SEQ, b"")
+        self._acked_id: tuple[str, bytes] | None = None
+
+    def headers(self, seq: int, sse_id: str | None, acked: ResumePoint) -> list[tuple[str, bytes]]:
+        if acked is not self._point:
+            self._point = acked
+            self._acked_seq = (Header.ACKED_SEQ, str(acked.seq).encode())
+            self._acked_id = (
+                None if acked.sse_id is None else (Header.ACKED_ID, acked.sse_id.encode())
+            )
+        headers = [(Header.SEQ, str(seq).encode()), self._acked_seq]
+        if sse_id is not None:
+            headers.append((Header.SSE_ID, sse_id.encode()))
+        if self._acked_id is not None:
+            headers.append(self._acked_id)
+        return headers
 
 
 def read_bookkeeping(headers: list[tuple[str, bytes]]) -> Bookkeeping | None:

@@ -78,3 +78,72 @@ def test_the_rest_of_a_line_too_long_for_any_event_is_never_read_as_a_field():
     assert decoder.feed(b"x" * 2000) == []  # dropped as it streams in
     decoder.feed(b"retry: 1234\n\ndata: ok\n\n")  # "retry: 1234" ends the long line
     assert decoder.retry_ms is None
+
+
+# The decoder cuts Wikimedia's common frame out whole (`SseDecoder._complete`); every
+# other line goes through the line-by-line path. Both must give the same events and state.
+
+ODD = [
+    b":keep-alive\n\n",
+    b": \n",
+    b"retry: 3000\n",
+    b"event: error\nid: e1\ndata: z\n\n",
+    b"event: message\nid: a\x00b\ndata: nul in the id\n\n",
+    b"event: message\nid: m1\ndata: a\ndata: b\n\n",
+    b"event: message\nid: only-an-id\n\n",
+    b"data: before\nevent: message\nid: late\n\n",
+    b"event: message\nid: \ndata: empty id\n\n",
+    b"event: message\nid:tight\ndata: x\n\n",
+    b"event: message\nid: t2\ndata:tight\n\n",
+    b"event: message\nid: t3\ndata: \n\n",
+    b"event: message\nid: crlf\r\ndata: x\r\n\r\n",
+    b"event: message\nid: big\ndata: " + b"y" * 1500 + b"\n\n",
+    b"event: message\nid: long-line\ndata: " + b"w" * 3000,
+    b"\n\n",
+    b"event: message\nid: [\xff]\ndata: invalid utf-8 in the id\n\n",
+    b"\n\n\n",
+    b"event: messages\nid: s\ndata: x\n\n",
+    b"event: message\nid: tail\ndata: x\n\n\n",
+]
+
+
+def recorded_frames() -> list[bytes]:
+    from devtools.recordings import RECENTCHANGE
+
+    body = RECENTCHANGE.read_bytes()
+    return [frame + b"\n\n" for frame in body.split(b"\n\n") if frame]
+
+
+def decode(stream: bytes, cuts: list[int], fast: bool, limit: int) -> list[object]:
+    decoder = SseDecoder("start", max_event_bytes=limit)
+    decoder._fast_frames = fast
+    seen: list[object] = []
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        events = decoder.feed(stream[a:b])
+        seen.append(
+            (events, decoder.last_event_id, decoder.retry_ms, decoder.lines, decoder.comments)
+        )
+    return seen
+
+
+def test_the_common_frame_shortcut_decodes_exactly_as_line_by_line_on_recorded_data():
+    import random
+
+    rng = random.Random(27)
+    frames = recorded_frames()
+    assert len(frames) > 300
+    for limit in (1024, 1 << 20):
+        for _ in range(20):
+            parts = frames + ODD * 3
+            rng.shuffle(parts)
+            stream = (b"\xef\xbb\xbf" if rng.random() < 0.5 else b"") + b"".join(parts)
+            cuts = sorted(rng.sample(range(1, len(stream)), rng.choice([1, 10, 200, 3000])))
+            fast = decode(stream, cuts, True, limit)
+            assert fast == decode(stream, cuts, False, limit)
+            assert sum(len(events) for events, *_ in fast) > len(frames)
+
+
+def test_the_common_frame_shortcut_equals_line_by_line_at_every_cut():
+    stream = b"".join([*recorded_frames()[:2], *ODD[:14], *recorded_frames()[2:4]])
+    for cut in range(1, len(stream)):
+        assert decode(stream, [cut], True, 1024) == decode(stream, [cut], False, 1024), cut
