@@ -163,7 +163,7 @@ def run_shape(
         3,
     )
     console.print("limit …")
-    limit, _ = run_limit(kafka, topic, args.events, WINDOW_MS)
+    limit, _, _ = run_limit(kafka, topic, args.events, WINDOW_MS)
     rows.append(limit)
     console.print("wikipulse processor, 1 replica …")
     ours = run_ours(kafka, redis_url, topic, args.events, len(expected), 1, workdir, "x1")

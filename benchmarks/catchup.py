@@ -173,8 +173,10 @@ def wait_committed(kafka: str, group: str, topic: str, proc: subprocess.Popen[by
 
 def run_limit(
     kafka: str, topic: str, n: int, window_ms: int
-) -> tuple[Result, dict[int, Counter[str]]]:
-    """A minimal confluent-kafka consumer: orjson-decode each value, count per (window, wiki)."""
+) -> tuple[Result, dict[int, Counter[str]], dict[tuple[int, str], Counter[str]]]:
+    """A minimal confluent-kafka consumer: orjson-decode each value, count per (window,
+    wiki), and the same breakdowns as the processor (bot or human, the kind of change,
+    bytes added and removed), from the event's own fields."""
     consumer = Consumer(
         {
             "bootstrap.servers": kafka,
@@ -187,6 +189,7 @@ def run_limit(
     metadata = consumer.list_topics(topic, timeout=10)
     partitions = len(metadata.topics[topic].partitions)
     counts: dict[int, Counter[str]] = {}
+    breakdowns: dict[tuple[int, str], Counter[str]] = {}
     seen, eof = 0, set[int]()
     start, cpu = time.monotonic(), time.process_time()
     consumer.subscribe([topic])
@@ -201,22 +204,36 @@ def run_limit(
                 continue
             event = loads(value)
             ms = int(datetime.fromisoformat(event["meta"]["dt"]).timestamp() * 1000)
-            window = counts.setdefault(ms - ms % window_ms, Counter())
-            window[event["server_name"]] += 1
+            start_ms, wiki = ms - ms % window_ms, event["server_name"]
+            window = counts.setdefault(start_ms, Counter())
+            window[wiki] += 1
+            row = breakdowns.get((start_ms, wiki))
+            if row is None:
+                row = breakdowns[(start_ms, wiki)] = Counter()
+            row["bot" if event.get("bot") is True else "human"] += 1
+            row[event.get("type") or "other"] += 1
+            length = event.get("length")
+            if isinstance(length, dict):
+                delta = (length.get("new") or 0) - (length.get("old") or 0)
+                row["added" if delta > 0 else "removed"] += abs(delta)
             seen += 1
     seconds, cpu_seconds = time.monotonic() - start, time.process_time() - cpu
     consumer.close()
     assert seen == n, (seen, n)
     with open("/proc/self/status") as status:
         peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
-    return Result(
-        "limit: confluent-kafka + orjson + dict",
-        n,
-        seconds,
-        cpu_seconds,
-        peak / 1024,
-        note="in-process; no state, no Redis, no guarantees",
-    ), counts
+    return (
+        Result(
+            "limit: confluent-kafka + orjson + dicts, with breakdowns",
+            n,
+            seconds,
+            cpu_seconds,
+            peak / 1024,
+            note="in-process, breakdowns included; no state, no Redis, no guarantees",
+        ),
+        counts,
+        breakdowns,
+    )
 
 
 def verify(redis_url: str, prefix: str, expected: dict[int, dict[str, int]]) -> int:
