@@ -63,7 +63,7 @@ class Durability:
 
 
 class UnsafeRedis(Exception):
-    """A Redis the windows cannot be kept in (it evicts any key)."""
+    """A Redis the windows cannot be kept in (it may evict keys)."""
 
 
 class _Rewind(Exception):
@@ -141,10 +141,12 @@ class RedisWindowSink(BaseSink):
             policy = str(client.config_get("maxmemory-policy").get("maxmemory-policy", ""))
         except redis.ResponseError:  # CONFIG disabled (managed Redis): the docs say why
             policy = ""
-        if policy.startswith("allkeys-"):
+        if policy and policy != "noeviction":
+            # volatile-* too: buckets and published windows carry a TTL, and an evicted
+            # bucket still waiting for its windows would be listed complete, short
             raise UnsafeRedis(
-                f"redis evicts any key (maxmemory-policy {policy}): the windows' working "
-                "state must never be evicted; use noeviction or a volatile-* policy"
+                f"redis evicts keys (maxmemory-policy {policy}): the windows' state and "
+                "history must never be evicted; use maxmemory-policy noeviction"
             )
         if self.durability == Durability.NONE:
             log.warning(

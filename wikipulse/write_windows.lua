@@ -97,11 +97,14 @@ for start, members in pairs(b.breakdowns or {}) do
 end
 
 local finalized, dropped = 0, 0
+-- windows at or before the horizon left the indexes (their TTL): whether they were
+-- published can no longer be told, so they are never published (or rolled up) again
+local horizon = tonumber(redis.call('HGET', meta_key, 'horizon') or '-1')
 local due = redis.call('ZRANGEBYSCORE', open_key, '-inf', int(closed_end - window_ms))
 for _, start in ipairs(due) do
   local key, parts = b.keys.open .. start, b.keys.open_breakdown .. start
   local counts = redis.call('HGETALL', key)
-  if redis.call('ZSCORE', complete_key, start) then
+  if redis.call('ZSCORE', complete_key, start) or tonumber(start) <= horizon then
     for j = 2, #counts, 2 do dropped = dropped + tonumber(counts[j]) end
   elseif #counts > 0 then
     local final = b.keys.final .. start
@@ -118,6 +121,7 @@ for _, start in ipairs(due) do
 end
 if #due > 0 then redis.call('ZREMRANGEBYSCORE', open_key, '-inf', int(closed_end - window_ms)) end
 
+local first_of_source = redis.call('EXISTS', closed_key) == 0
 local old = tonumber(redis.call('HGET', closed_key, p) or '0')
 if closed_end > old then redis.call('HSET', closed_key, p, int(closed_end)) end
 local min_closed = nil
@@ -166,9 +170,10 @@ for _, start in ipairs(ready) do
   redis.call('ZREM', pending_key, start)
 end
 if #ready > 0 then
-  local horizon = int(tonumber(ready[#ready]) - tonumber(b.ttl) * 1000)
-  redis.call('ZREMRANGEBYSCORE', complete_key, '-inf', horizon)
-  redis.call('ZREMRANGEBYSCORE', partial_key, '-inf', horizon)
+  local trimmed = tonumber(ready[#ready]) - tonumber(b.ttl) * 1000
+  redis.call('ZREMRANGEBYSCORE', complete_key, '-inf', int(trimmed))
+  redis.call('ZREMRANGEBYSCORE', partial_key, '-inf', int(trimmed))
+  if trimmed > horizon then redis.call('HSET', meta_key, 'horizon', int(trimmed)) end
 end
 for j = 1, #marks, 2 do
   local _, till = interval(marks[j + 1])
@@ -177,11 +182,14 @@ end
 
 -- 6. Rollups: each window published complete is added to its bucket of every resolution
 --    (b.rollups[i].ms long, aligned to the epoch; b.keys.rollups[i] names its keys): a
---    hash like breakdown:S, the counts taken from window:S. A bucket is judged once every
---    partition has closed past its end: complete when none of its windows was published
---    partial, else partial (until such a window is replaced by a complete count).
---    Adding happens only where a window is published complete, which happens once.
-local function add_window(start, bucket, ttl)
+--    hash like breakdown:S, the counts taken from window:S. Adding happens only where a
+--    window is published complete, which happens once (and never again once it left
+--    the index: the horizon above). A bucket is judged once every partition has closed
+--    past its end: complete unless one of its windows was published partial (a mark that
+--    stays), else partial. A bucket waits without a TTL; it gets its resolution's once
+--    judged. A new source's first write makes every bucket still waiting partial: the
+--    previous source may have finalized windows of it that it never published.
+local function add_window(start, bucket)
   local counts = redis.call('ZRANGE', b.keys.window .. start, 0, -1, 'WITHSCORES')
   local parts = b.keys.breakdown .. start
   local all = {}
@@ -193,36 +201,37 @@ local function add_window(start, bucket, ttl)
     add_values(all, values)
   end
   if #counts > 0 then add_breakdown(bucket, '', all) end
-  redis.call('EXPIRE', bucket, ttl)
+  redis.call('PERSIST', bucket)  -- waits again: nothing waiting expires
 end
 for i, r in ipairs(b.rollups or {}) do
   local len, ttl, k = tonumber(r.ms), tonumber(r.ttl), b.keys.rollups[i]
+  if first_of_source then
+    for _, start in ipairs(redis.call('ZRANGE', k.pending, 0, -1)) do
+      redis.call('ZADD', k.partial, start, start)
+    end
+  end
   for _, published in ipairs(completed) do
     local start = int(tonumber(published) - tonumber(published) % len)
-    add_window(published, b.keys.rollups[i].bucket .. start, ttl)
-    if redis.call('ZSCORE', k.partial, start) and
-        redis.call('ZCOUNT', partial_key, start, '(' .. int(tonumber(start) + len)) == 0 then
-      redis.call('ZREM', k.partial, start)  -- its partial windows were all replaced
-    end
+    add_window(published, b.keys.rollups[i].bucket .. start)
     redis.call('ZADD', k.pending, start, start)
   end
   for _, published in ipairs(partial) do
     local start = int(tonumber(published) - tonumber(published) % len)
-    if not redis.call('ZSCORE', k.complete, start) then
-      redis.call('ZADD', k.partial, start, start)
-    end
+    redis.call('ZREM', k.complete, start)  -- a bucket never lists complete what it lacks
+    redis.call('ZADD', k.partial, start, start)
   end
   local due = redis.call('ZRANGEBYSCORE', k.pending, '-inf', int(min_closed - len))
   for _, start in ipairs(due) do
     if not redis.call('ZSCORE', k.partial, start) then
       redis.call('ZADD', k.complete, start, start)
     end
+    redis.call('EXPIRE', b.keys.rollups[i].bucket .. start, ttl)
     redis.call('ZREM', k.pending, start)
   end
   if #due > 0 then
-    local horizon = int(tonumber(due[#due]) - ttl * 1000)
-    redis.call('ZREMRANGEBYSCORE', k.complete, '-inf', horizon)
-    redis.call('ZREMRANGEBYSCORE', k.partial, '-inf', horizon)
+    local horizon_of = int(tonumber(due[#due]) - ttl * 1000)
+    redis.call('ZREMRANGEBYSCORE', k.complete, '-inf', horizon_of)
+    redis.call('ZREMRANGEBYSCORE', k.partial, '-inf', horizon_of)
   end
 end
 return {'ok', finalized, completed, dropped, partial}

@@ -122,13 +122,15 @@ def test_records_taken_again_after_quix_went_back_replace_the_ones_taken_before(
     assert board is not None and board.rows == [("en.wikipedia.org", 9)]
 
 
-def test_a_redis_that_may_evict_any_key_is_refused(redis_url):
-    """An evicted open or final set would publish a window short, as complete."""
+@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-lru", "volatile-ttl"])
+def test_a_redis_that_may_evict_keys_is_refused(redis_url, policy):
+    """An evicted open or final set would publish a window short, as complete; an
+    evicted bucket (history carries TTLs) would roll up short: only noeviction is safe."""
     client = redis.Redis.from_url(redis_url)
     before = client.config_get("maxmemory-policy")["maxmemory-policy"]
-    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.config_set("maxmemory-policy", policy)
     try:
-        with pytest.raises(UnsafeRedis, match="allkeys-lru"):
+        with pytest.raises(UnsafeRedis, match=policy):
             sink_for(redis_url, Names.fresh().prefix)
     finally:
         client.config_set("maxmemory-policy", before)
