@@ -21,7 +21,7 @@ from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
 from devtools.observe import wait_for
 from devtools.servers import free_port
-from devtools.shapes import windows_like_recording, write_complete
+from devtools.shapes import breakdowns_like_recording, windows_like_recording, write_complete
 from tests.support.paths import ARTIFACTS
 from wikipulse.store import Batch, KeyLayout, WindowStore
 
@@ -33,9 +33,11 @@ XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
 def write_window(
     client, keys: KeyLayout, start: int, counts: dict[str, int], partitions=1, window=WINDOW
 ):
-    """Partition 0 finalizes ``start`` with ``counts``, exactly as the processor does."""
+    """Partition 0 finalizes ``start`` with ``counts`` (and their breakdowns: humans'
+    edits without sizes), exactly as the processor does."""
+    parts = {name: [count, 0, count] + [0] * 7 for name, count in counts.items()}
     return WindowStore(client, keys).write(
-        Batch(0, start + window, {start: counts}),
+        Batch(0, start + window, {start: counts}, breakdowns={start: parts}),
         partitions=partitions,
         window_ms=window,
         ttl_seconds=7 * 24 * 3600,
@@ -44,7 +46,9 @@ def write_window(
 
 def write_hour(client, keys: KeyLayout, last: int) -> list[int]:
     """An hour of complete windows with the recording's shape, the last one at ``last``."""
-    return write_complete(WindowStore(client, keys), last, windows_like_recording(120))
+    windows = windows_like_recording(120)
+    store = WindowStore(client, keys)
+    return write_complete(store, last, windows, WINDOW, breakdowns_like_recording(windows))
 
 
 @pytest.fixture
@@ -247,6 +251,13 @@ def launch(playwright):
     )
 
 
+def points(page, chart: str, field: str) -> list[str]:
+    """One data attribute of each bar of a chart (``#totals`` or ``#history``), in order."""
+    return page.eval_on_selector_all(
+        f"{chart} g.point", f"bars => bars.map(bar => bar.dataset.{field})"
+    )
+
+
 @pytest.mark.browser
 def test_the_page_shows_updates_and_escapes_the_leaderboard(dashboard, redis_client, keys):
     from playwright.sync_api import sync_playwright
@@ -270,12 +281,13 @@ def test_the_page_shows_updates_and_escapes_the_leaderboard(dashboard, redis_cli
         assert names == [XSS, "en.wikipedia.org"]  # rendered as text
         assert page.evaluate("window.__xss") is None  # and never executed
         assert page.locator("#leaderboard img, #leaderboard script").count() == 0
-        assert page.locator("#totals rect").count() == 2
+        page.wait_for_selector(f'#totals g.point[data-start="{S2}"]')
+        assert page.locator("#totals g.point").count() == 2
 
         page.locator("#leaderboard tbody tr", has_text="en.wikipedia.org").click()
-        page.wait_for_selector("#history rect")
+        page.wait_for_selector("#history g.point")
         assert page.locator("#history-name").text_content() == "en.wikipedia.org"
-        assert page.locator("#history rect").count() == 2
+        assert points(page, "#history", "count") == ["5", "7"]
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         browser.close()
 
@@ -303,9 +315,9 @@ def test_the_unusual_panel_updates_live_and_keeps_names_inert(dashboard, redis_c
         assert not page.locator("#unusual-empty").is_visible()
 
         page.locator("#unusual tbody tr", has_text="fr.wikipedia.org").click()
-        page.wait_for_selector("#history rect")
+        page.wait_for_selector("#history g.point")
         assert page.locator("#history-name").text_content() == "fr.wikipedia.org"
-        assert page.locator("#history rect").count() == 120
+        assert page.locator("#history g.point").count() == 120
         page.screenshot(path=str(ARTIFACTS / "dashboard-unusual.png"), full_page=True)
         browser.close()
 
