@@ -23,6 +23,7 @@ from devtools.observe import wait_for
 from devtools.servers import free_port
 from devtools.shapes import breakdowns_like_recording, windows_like_recording, write_complete
 from tests.support.paths import ARTIFACTS
+from wikipulse.events import CHANGE_TYPES
 from wikipulse.store import Batch, KeyLayout, WindowStore
 
 WINDOW = 30_000
@@ -253,9 +254,10 @@ def launch(playwright):
 
 def points(page, chart: str, field: str) -> list[str]:
     """One data attribute of each bar of a chart (``#totals`` or ``#history``), in order."""
-    return page.eval_on_selector_all(
+    found = page.eval_on_selector_all(
         f"{chart} g.point", f"bars => bars.map(bar => bar.dataset.{field})"
     )
+    return [str(value) for value in found]
 
 
 @pytest.mark.browser
@@ -453,8 +455,7 @@ def test_the_cli_prints_a_wiki_s_history_by_bot_and_by_type(services, names, red
 RANGES = {"hour": ("window", WINDOW), "day": ("5m", 300_000), "week": ("1h", 3_600_000)}
 RANGES["year"] = ("1d", 86_400_000)
 #: where the page shows each field of a breakdown (EN's and BOTS' order above)
-FIELDS = ("count", "bot", "type:edit", "type:new", "type:log", "type:categorize")
-FIELDS += ("type:external", "type:other", "added", "removed")
+FIELDS = ("count", "bot", *(f"type:{t}" for t in CHANGE_TYPES), "added", "removed")
 
 
 def shown_parts(page, of: str) -> dict[str, int]:
@@ -480,7 +481,9 @@ def expected_parts(values: list[int], times: int = 1) -> dict[str, int]:
     return parts
 
 
-def buckets(starts: list[int], counts: list[int], length: int, closed_end: int) -> list:
+def buckets(
+    starts: list[int], counts: list[int], length: int, closed_end: int
+) -> list[tuple[str, str, str]]:
     """(start, count, complete) of the buckets of ``length`` that ``starts`` fall in."""
     found: dict[int, int] = {}
     for start, count in zip(starts, counts, strict=True):
