@@ -1,9 +1,11 @@
 """docs/dashboard.png: the dashboard over an hour of windows with the real stream's shape.
 
 ``python -m devtools.screenshot [PATH]`` writes an hour of complete windows drawn from
-the recording's shares (`devtools.shapes`) into a private Redis, with a bot run on one
-wiki in the last five minutes, serves the dashboard on them, clicks that wiki in the
-"Unusual now" panel and saves a screenshot taken by headless Chromium.
+the recording's shares, with their breakdowns drawn from its events (`devtools.shapes`),
+into a private Redis through `WindowStore.write`, with a bot run on one wiki in the last
+five minutes, serves the dashboard on them, clicks that wiki in the "Unusual now" panel
+and saves a screenshot taken by headless Chromium: the hour's totals, the wiki's
+history and what its newest window was made of (bots, humans, kinds, bytes).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import uvicorn
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
 from devtools.servers import free_port, provide
-from devtools.shapes import windows_like_recording, write_complete
+from devtools.shapes import breakdowns_like_recording, windows_like_recording, write_complete
 from wikipulse.store import KeyLayout, WindowStore
 
 WINDOW = 30_000
@@ -31,9 +33,12 @@ def fill(url: str, prefix: str) -> None:
     now = int(time.time() * 1000)
     store = WindowStore(redis.Redis.from_url(url), KeyLayout(prefix))
     windows = windows_like_recording(130, events_per_window=1_300)
+    run = 25 * 30  # a bot at 25 edits/s
     for counts in windows[-10:]:
-        counts[BOT] = counts.get(BOT, 0) + 25 * 30  # a bot at 25 edits/s
-    write_complete(store, now - now % WINDOW - WINDOW, windows, WINDOW)
+        counts[BOT] = counts.get(BOT, 0) + run
+    parts = breakdowns_like_recording(windows[:-10])
+    parts += breakdowns_like_recording(windows[-10:], seed=1, bots={BOT: run})
+    write_complete(store, now - now % WINDOW - WINDOW, windows, WINDOW, parts)
     store.close()
 
 
@@ -59,7 +64,8 @@ def main() -> None:
             page.goto(f"http://127.0.0.1:{port}")
             page.wait_for_selector("#unusual tbody tr")
             page.locator("#unusual tbody tr", has_text=BOT).click()
-            page.wait_for_selector("#history rect")
+            page.wait_for_selector("#history g.point")
+            page.wait_for_selector("#parts tbody tr")
             page.wait_for_selector("#status.live")
             page.screenshot(path=str(target), full_page=True)
             browser.close()

@@ -4,8 +4,41 @@
 
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
-let selected = null;
+const HOUR = 3600_000, DAY = 24 * HOUR;
+// Each range reads /api/series at the finest resolution that keeps it to a few hundred
+// points ("window": the processor's own windows, whatever their length).
+const RANGES = {
+  hour: { span: HOUR, resolution: "window", label: "last hour" },
+  day: { span: DAY, resolution: "5m", label: "last day" },
+  week: { span: 7 * DAY, resolution: "1h", label: "last week" },
+  year: { span: 365 * DAY, resolution: "1d", label: "last year" },
+};
+const UNITS = { "5m": "per 5 minutes", "1h": "per hour", "1d": "per day" };
+const PART_ROWS = [
+  ["count", "changes"],
+  ["human", "by humans"],
+  ["bot", "by bots"],
+  ["bot_share", "bots' share"],
+  ["type:edit", "edits"],
+  ["type:new", "new pages"],
+  ["type:log", "log actions"],
+  ["type:categorize", "categorizations"],
+  ["type:external", "external"],
+  ["type:other", "other"],
+  ["added", "bytes added"],
+  ["removed", "bytes removed"],
+  ["net_bytes", "net bytes"],
+];
+const numbers = new Intl.NumberFormat("en-US");
+let selected = null;      // the wiki whose history is shown (null: none)
+let range = "hour";
+let pointStart = null;    // the window or bucket picked in a chart (null: the newest)
+let newestStart = null;   // the newest complete window, which the ranges end with
+let windowMs = 30_000;
 let newestEnd = null;
+let generation = 0;       // bumped when the range or the wiki changes: late answers are dropped
+let asked = 0, drawn = 0; // series requests started and the newest one drawn
+let shown = { all: null, wiki: null };
 
 async function getJSON(url) {
   const response = await fetch(url, { cache: "no-store" });
@@ -17,23 +50,71 @@ function clock(ms) {
   return new Date(ms).toISOString().slice(11, 19) + "Z";
 }
 
-function drawBars(svg, values) {
+function stamp(ms, resolution) {
+  const iso = new Date(ms).toISOString();
+  if (resolution === "1d") return iso.slice(0, 10);
+  if (resolution === "1h") return `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z`;
+  if (resolution === "5m") return `${iso.slice(5, 10)} ${iso.slice(11, 16)}Z`;
+  return clock(ms);
+}
+
+function span(point, resolution) {
+  if (resolution === "1d") return stamp(point.start, resolution);  // a UTC day
+  return `${stamp(point.start, resolution)}–${clock(point.end).slice(0, resolution === "window" ? 8 : 5)}Z`;
+}
+
+// One bar per window or bucket, placed by time (a gap where none was published), bots
+// stacked on humans; points not complete yet (or holding a partial window) are marked.
+function drawChart(svg, series) {
   svg.replaceChildren();
   const width = 600, height = Number(svg.viewBox.baseVal.height);
-  const max = Math.max(1, ...values);
-  const step = width / Math.max(values.length, 1);
-  values.forEach((value, i) => {
-    const rect = document.createElementNS(SVG, "rect");
-    const h = (value / max) * (height - 10);
-    rect.setAttribute("x", String(i * step + 1));
-    rect.setAttribute("y", String(height - h));
-    rect.setAttribute("width", String(Math.max(step - 2, 1)));
-    rect.setAttribute("height", String(h));
+  const length = series.until - series.since;
+  const slot = (width * series.bucket_ms) / length;
+  const max = Math.max(1, ...series.points.map((p) => p.count));
+  const scale = (value) => (value / max) * (height - 10);
+  for (const point of series.points) {
+    const g = document.createElementNS(SVG, "g");
+    g.classList.add("point");
+    if (!point.complete) g.classList.add("partial");
+    if (point.start === pointStart) g.classList.add("selected");
+    g.dataset.start = String(point.start);
+    g.dataset.count = String(point.count);
+    g.dataset.bot = String(point.bot);
+    g.dataset.complete = String(point.complete);
+    const x = ((point.start - series.since) / length) * width;
+    const w = Math.max(slot - (slot > 4 ? 2 : 0.5), 0.5);
+    const hit = document.createElementNS(SVG, "rect");  // the whole column takes the click
+    hit.setAttribute("class", "hit");
+    const human = document.createElementNS(SVG, "rect");
+    human.setAttribute("class", "human");
+    const bot = document.createElementNS(SVG, "rect");
+    bot.setAttribute("class", "bot");
+    const humanHeight = scale(point.human), botHeight = scale(point.bot);
+    [[hit, 0, height], [human, height - humanHeight, humanHeight], [bot, height - humanHeight - botHeight, botHeight]]
+      .forEach(([rect, y, h]) => {
+        rect.setAttribute("x", String(x));
+        rect.setAttribute("y", String(y));
+        rect.setAttribute("width", String(w));
+        rect.setAttribute("height", String(h));
+        g.appendChild(rect);
+      });
     const title = document.createElementNS(SVG, "title");
-    title.textContent = String(value);
-    rect.appendChild(title);
-    svg.appendChild(rect);
-  });
+    title.textContent = `${span(point, series.resolution)}: ${numbers.format(point.count)} changes, ` +
+      `${numbers.format(point.bot)} by bots${point.complete ? "" : " (not complete yet)"}`;
+    g.appendChild(title);
+    g.addEventListener("click", () => selectPoint(point.start));
+    svg.appendChild(g);
+  }
+  svg.dataset.resolution = series.resolution;
+  svg.dataset.points = String(series.points.length);
+  return max;
+}
+
+function drawAxis(prefix, series) {
+  $(`${prefix}-from`).textContent = stamp(series.since, series.resolution);
+  $(`${prefix}-to`).textContent = stamp(series.until, series.resolution);
+  const peak = Math.max(0, ...series.points.map((p) => p.count));
+  $(`${prefix}-peak`).textContent = series.points.length ? `peak ${numbers.format(peak)}` : "nothing yet";
 }
 
 function drawLeaderboard(detail) {
@@ -78,6 +159,19 @@ function drawUnusual(report) {
       if (c > 0) td.className = "num";
       tr.appendChild(td);
     });
+    const bots = document.createElement("td");
+    bots.className = "num bots";
+    const share = wiki.count > 0 ? Math.round((100 * wiki.bot) / wiki.count) : 0;
+    if (wiki.mostly_bots) {
+      const tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = "mostly bots";
+      bots.append(tag, " ");
+      tr.classList.add("mostly-bots");
+    }
+    bots.append(`${share}%`);
+    bots.title = `${wiki.bot} of its ${wiki.count} changes by bots`;
+    tr.appendChild(bots);
     tr.title = `${wiki.score} robust deviations above its median`;
     tr.addEventListener("click", () => selectWiki(wiki.server_name));
     return tr;
@@ -94,16 +188,151 @@ function drawUnusual(report) {
     `flagged above ${report.threshold} robust deviations and at least ${report.min_count} changes.`;
 }
 
-function drawTotals(windows) {
-  const oldestFirst = [...windows].reverse();
-  drawBars($("totals"), oldestFirst.map((w) => w.total));
-  $("totals").dataset.windows = String(windows.length);
-  $("totals-from").textContent = oldestFirst.length ? clock(oldestFirst[0].start) : "";
-  $("totals-to").textContent = oldestFirst.length ? clock(oldestFirst[oldestFirst.length - 1].end) : "";
+// The range ends with the bucket holding the newest complete window: a stalled
+// pipeline shows its last hour (the header says how old it is), not an empty chart.
+function rangeQuery(wiki) {
+  const { span: length, resolution } = RANGES[range];
+  const bucket = resolution === "window" ? windowMs : { "5m": 300_000, "1h": HOUR, "1d": DAY }[resolution];
+  const end = newestStart + windowMs;
+  const until = Math.ceil(end / bucket) * bucket;
+  const params = new URLSearchParams({ resolution, from: String(until - length), to: String(until) });
+  if (wiki !== null) params.set("wiki", wiki);
+  return `/api/series?${params}`;
+}
+
+function unitOf(series) {
+  const unit = series.resolution === "window" ? `per ${windowMs / 1000} s window` : UNITS[series.resolution];
+  return `changes ${unit}, ${RANGES[range].label}`;
+}
+
+async function drawSeries() {
+  if (newestStart === null) return;
+  const ticket = ++asked, current = generation, wiki = selected;
+  const [all, one] = await Promise.all([
+    getJSON(rangeQuery(null)),
+    wiki === null ? null : getJSON(rangeQuery(wiki)),
+  ]);
+  // the range or the wiki changed meanwhile, or a later answer is on the page already
+  if (current !== generation || ticket < drawn) return;
+  drawn = ticket;
+  shown = { all, wiki: one };
+  drawChart($("totals"), all);
+  drawAxis("totals", all);
+  $("totals-unit").textContent = unitOf(all);
+  $("wiki").hidden = one === null;
+  if (one !== null) {
+    $("history-name").textContent = one.server_name;
+    $("history-unit").textContent = unitOf(one);
+    $("history").setAttribute("aria-label", `history of ${one.server_name}`);
+    drawChart($("history"), one);
+    drawAxis("history", one);
+  }
+  drawParts();
+}
+
+function sum(points) {
+  const total = { count: 0, bot: 0, human: 0, added: 0, removed: 0, net_bytes: 0, types: {} };
+  for (const p of points) {
+    for (const key of ["count", "bot", "human", "added", "removed", "net_bytes"]) total[key] += p[key];
+    for (const [type, n] of Object.entries(p.types)) total.types[type] = (total.types[type] || 0) + n;
+  }
+  return total;
+}
+
+function partValue(parts, field) {
+  if (field.startsWith("type:")) return parts.types[field.slice(5)] || 0;
+  if (field === "bot_share") return parts.count > 0 ? Math.round((100 * parts.bot) / parts.count) : 0;
+  return parts[field];
+}
+
+function partText(field, value) {
+  if (field === "bot_share") return `${value}%`;
+  if (field === "net_bytes" && value > 0) return `+${numbers.format(value)}`;
+  return numbers.format(value);
+}
+
+function partCell(parts, field, of) {
+  const td = document.createElement("td");
+  td.className = "num";
+  td.dataset.of = of;
+  if (parts === null) {
+    td.textContent = "—";
+    return td;
+  }
+  const value = partValue(parts, field);
+  td.dataset.value = String(value);
+  if (field === "bot_share") {
+    const split = document.createElement("span");
+    split.className = "split";
+    const bots = document.createElement("span");
+    bots.style.width = `${value}%`;
+    split.appendChild(bots);
+    td.append(split, " ");
+  }
+  td.append(partText(field, value));
+  return td;
+}
+
+// Bots against humans, the kinds of change and the bytes of the picked window or bucket
+// (the newest by default) and over the whole range, for the wiki shown or all wikis.
+function drawParts() {
+  const series = shown.wiki || shown.all;
+  if (series === null) return;
+  const points = series.points;
+  let point = points.find((p) => p.start === pointStart) || null;
+  if (point === null) {
+    pointStart = null;  // the picked one left the range: follow the newest again
+    point = points.length ? points[points.length - 1] : null;
+  }
+  for (const svg of [$("totals"), $("history")]) {
+    for (const g of svg.querySelectorAll("g.point")) {
+      g.classList.toggle("selected", pointStart !== null && g.dataset.start === String(pointStart));
+    }
+  }
+  const total = points.length ? sum(points) : null;
+  const rows = PART_ROWS.map(([field, label]) => {
+    const tr = document.createElement("tr");
+    tr.dataset.field = field;
+    const th = document.createElement("th");
+    th.textContent = label;
+    tr.append(th, partCell(point, field, "point"), partCell(total, field, "range"));
+    return tr;
+  });
+  $("parts").querySelector("tbody").replaceChildren(...rows);
+  $("parts-name").textContent = series.server_name === null ? "all wikis" : series.server_name;
+  $("parts").dataset.resolution = series.resolution;
+  $("parts").dataset.point = point === null ? "" : String(point.start);
+  $("parts").dataset.complete = point === null ? "" : String(point.complete);
+  $("parts-point").textContent = point === null ? "—" :
+    `${span(point, series.resolution)}${point.complete ? "" : " (not complete yet)"}`;
+  $("parts-range").textContent = RANGES[range].label;
+  const open = points.filter((p) => !p.complete).length;
+  $("parts-note").textContent = (pointStart === null ? "The newest window or bucket; click a bar for another. " : "") +
+    (open ? `${open} of the range's ${points.length} ${points.length === 1 ? "point" : "points"} ` +
+      `${open === 1 ? "is" : "are"} not complete yet (pale bars).` : "");
+}
+
+function selectPoint(start) {
+  pointStart = pointStart === start ? null : start;  // a second click follows the newest again
+  drawParts();
+}
+
+function selectRange(name) {
+  if (!(name in RANGES) || name === range) return;
+  range = name;
+  pointStart = null;
+  generation += 1;
+  for (const button of document.querySelectorAll("#range button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.range === name));
+  }
+  $("range").dataset.range = name;
+  drawSeries().catch((error) => console.error(error));
 }
 
 function drawHealth(health) {
   $("window-length").textContent = `${health.window_seconds}-second`;
+  windowMs = health.window_seconds * 1000;
+  newestStart = health.newest_window;
   newestEnd = health.newest_window === null ? null : health.newest_window + health.window_seconds * 1000;
   $("newest").textContent = health.newest_window === null ? "—" : clock(health.newest_window);
   $("rate").textContent = health.events_per_second === null ? "—" : health.events_per_second.toFixed(1);
@@ -123,29 +352,24 @@ function tickAge() {
 
 async function selectWiki(name) {
   selected = name;
+  pointStart = null;
+  generation += 1;
   for (const tr of document.querySelectorAll("#leaderboard tbody tr, #unusual tbody tr")) {
     tr.classList.toggle("selected", tr.dataset.server === name);
   }
-  await drawHistory();
-}
-
-async function drawHistory() {
-  if (selected === null) return;
-  const data = await getJSON(`/api/wikis/${encodeURIComponent(selected)}/history?limit=120`);
-  $("history-name").textContent = data.server_name;
-  $("history-title").hidden = false;
-  $("history").hidden = false;
-  drawBars($("history"), data.history.map((p) => p.count));
+  try {
+    await drawSeries();
+  } catch (error) {
+    console.error(error);
+  }
 }
 
 async function refresh() {
   try {
-    const windows = await getJSON("/api/windows?limit=120");
-    drawTotals(windows);
-    if (windows.length) drawLeaderboard(await getJSON(`/api/windows/${windows[0].start}?limit=20`));
-    drawUnusual(await getJSON("/api/unusual"));
     drawHealth(await getJSON("/api/health"));
-    await drawHistory();
+    if (newestStart !== null) drawLeaderboard(await getJSON(`/api/windows/${newestStart}?limit=20`));
+    drawUnusual(await getJSON("/api/unusual"));
+    await drawSeries();
   } catch (error) {
     console.error(error);
   }
@@ -165,6 +389,11 @@ function connect() {
   });
 }
 
+for (const button of document.querySelectorAll("#range button")) {
+  button.addEventListener("click", () => selectRange(button.dataset.range));
+}
+$("wiki-close").addEventListener("click", () => selectWiki(null));
+$("range").dataset.range = range;
 refresh();
 connect();
 setInterval(tickAge, 1000);

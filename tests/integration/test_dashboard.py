@@ -21,8 +21,9 @@ from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
 from devtools.observe import wait_for
 from devtools.servers import free_port
-from devtools.shapes import windows_like_recording, write_complete
+from devtools.shapes import breakdowns_like_recording, windows_like_recording, write_complete
 from tests.support.paths import ARTIFACTS
+from wikipulse.events import CHANGE_TYPES
 from wikipulse.store import Batch, KeyLayout, WindowStore
 
 WINDOW = 30_000
@@ -33,9 +34,11 @@ XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
 def write_window(
     client, keys: KeyLayout, start: int, counts: dict[str, int], partitions=1, window=WINDOW
 ):
-    """Partition 0 finalizes ``start`` with ``counts``, exactly as the processor does."""
+    """Partition 0 finalizes ``start`` with ``counts`` (and their breakdowns: humans'
+    edits without sizes), exactly as the processor does."""
+    parts = {name: [count, 0, count] + [0] * 7 for name, count in counts.items()}
     return WindowStore(client, keys).write(
-        Batch(0, start + window, {start: counts}),
+        Batch(0, start + window, {start: counts}, breakdowns={start: parts}),
         partitions=partitions,
         window_ms=window,
         ttl_seconds=7 * 24 * 3600,
@@ -44,7 +47,9 @@ def write_window(
 
 def write_hour(client, keys: KeyLayout, last: int) -> list[int]:
     """An hour of complete windows with the recording's shape, the last one at ``last``."""
-    return write_complete(WindowStore(client, keys), last, windows_like_recording(120))
+    windows = windows_like_recording(120)
+    store = WindowStore(client, keys)
+    return write_complete(store, last, windows, WINDOW, breakdowns_like_recording(windows))
 
 
 @pytest.fixture
@@ -247,6 +252,14 @@ def launch(playwright):
     )
 
 
+def points(page, chart: str, field: str) -> list[str]:
+    """One data attribute of each bar of a chart (``#totals`` or ``#history``), in order."""
+    found = page.eval_on_selector_all(
+        f"{chart} g.point", f"bars => bars.map(bar => bar.dataset.{field})"
+    )
+    return [str(value) for value in found]
+
+
 @pytest.mark.browser
 def test_the_page_shows_updates_and_escapes_the_leaderboard(dashboard, redis_client, keys):
     from playwright.sync_api import sync_playwright
@@ -270,12 +283,13 @@ def test_the_page_shows_updates_and_escapes_the_leaderboard(dashboard, redis_cli
         assert names == [XSS, "en.wikipedia.org"]  # rendered as text
         assert page.evaluate("window.__xss") is None  # and never executed
         assert page.locator("#leaderboard img, #leaderboard script").count() == 0
-        assert page.locator("#totals rect").count() == 2
+        page.wait_for_selector(f'#totals g.point[data-start="{S2}"]')
+        assert page.locator("#totals g.point").count() == 2
 
         page.locator("#leaderboard tbody tr", has_text="en.wikipedia.org").click()
-        page.wait_for_selector("#history rect")
+        page.wait_for_selector("#history g.point")
         assert page.locator("#history-name").text_content() == "en.wikipedia.org"
-        assert page.locator("#history rect").count() == 2
+        assert points(page, "#history", "count") == ["5", "7"]
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         browser.close()
 
@@ -303,9 +317,9 @@ def test_the_unusual_panel_updates_live_and_keeps_names_inert(dashboard, redis_c
         assert not page.locator("#unusual-empty").is_visible()
 
         page.locator("#unusual tbody tr", has_text="fr.wikipedia.org").click()
-        page.wait_for_selector("#history rect")
+        page.wait_for_selector("#history g.point")
         assert page.locator("#history-name").text_content() == "fr.wikipedia.org"
-        assert page.locator("#history rect").count() == 120
+        assert page.locator("#history g.point").count() == 120
         page.screenshot(path=str(ARTIFACTS / "dashboard-unusual.png"), full_page=True)
         browser.close()
 
@@ -434,3 +448,178 @@ def test_the_cli_prints_a_wiki_s_history_by_bot_and_by_type(services, names, red
     assert XSS in " ".join(hostile.stdout.split())  # literally, the title wrapped
     assert run("nowhere.org", "--since", "1h").returncode == 0  # zeros: the buckets exist
     assert run("en.wikipedia.org", "--since", "0h").returncode == 2  # argparse refuses
+
+
+# -- the dashboard's ranges, breakdowns and "mostly bots" (#28), in the real browser -------
+
+RANGES = {"hour": ("window", WINDOW), "day": ("5m", 300_000), "week": ("1h", 3_600_000)}
+RANGES["year"] = ("1d", 86_400_000)
+#: where the page shows each field of a breakdown (EN's and BOTS' order above)
+FIELDS = ("count", "bot", *(f"type:{t}" for t in CHANGE_TYPES), "added", "removed")
+
+
+def shown_parts(page, of: str) -> dict[str, int]:
+    """The breakdown the wiki view shows for the picked point (``of="point"``) or the
+    range (``"range"``), read from the cells' values, and their text agrees."""
+    found = {}
+    for row in page.locator("#parts tbody tr").all():
+        field = row.get_attribute("data-field")
+        cell = row.locator(f'td[data-of="{of}"]')
+        value = int(cell.get_attribute("data-value"))
+        text = cell.text_content().replace(",", "").removesuffix("%").lstrip("+").split()[-1]
+        assert int(text) == value, (field, text, value)
+        found[field] = value
+    return found
+
+
+def expected_parts(values: list[int], times: int = 1) -> dict[str, int]:
+    """What the page must show for ``times`` windows of breakdown ``values``."""
+    parts = {field: value * times for field, value in zip(FIELDS, values, strict=True)}
+    parts["human"] = parts["count"] - parts["bot"]
+    parts["net_bytes"] = parts["added"] - parts["removed"]
+    parts["bot_share"] = round(100 * parts["bot"] / parts["count"])
+    return parts
+
+
+def buckets(
+    starts: list[int], counts: list[int], length: int, closed_end: int
+) -> list[tuple[str, str, str]]:
+    """(start, count, complete) of the buckets of ``length`` that ``starts`` fall in."""
+    found: dict[int, int] = {}
+    for start, count in zip(starts, counts, strict=True):
+        found[start - start % length] = found.get(start - start % length, 0) + count
+    return [(str(b), str(c), str(b + length <= closed_end).lower()) for b, c in found.items()]
+
+
+def select_range(page, name: str) -> None:
+    """Click a range and wait for its answer: the charts and the breakdown are drawn in
+    one step from the same answers, so the breakdown's resolution stands for all."""
+    page.locator(f'#range button[data-range="{name}"]').click()
+    resolution = RANGES[name][0]
+    page.wait_for_selector(f'#parts[data-resolution="{resolution}"]')
+    assert page.locator("#totals").get_attribute("data-resolution") == resolution
+    if page.locator("#wiki").is_visible():
+        assert page.locator("#history").get_attribute("data-resolution") == resolution
+    assert page.locator(f'#range button[data-range="{name}"]').get_attribute("aria-pressed") == (
+        "true"
+    )
+
+
+@pytest.mark.browser
+def test_the_range_selector_switches_resolution_and_follows_new_windows(
+    dashboard, redis_client, keys
+):
+    bucket = five_minutes_ago()
+    starts = [bucket + i * WINDOW for i in range(10)]
+    for start in starts:
+        write_parts(redis_client, keys, start, {"en.wikipedia.org": EN, XSS: BOTS})
+    starts.append(bucket + 300_000)  # closes the first 5-minute bucket
+    write_parts(redis_client, keys, starts[-1], {"en.wikipedia.org": EN})
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(dashboard)
+        page.wait_for_selector(f'#totals g.point[data-start="{starts[-1]}"]')
+        page.wait_for_selector("#status.live")
+        # the hour: every window, all wikis (EN and the 30 of BOTS, then EN alone)
+        assert page.locator("#totals").get_attribute("data-resolution") == "window"
+        assert points(page, "#totals", "start") == [str(s) for s in starts]
+        assert points(page, "#totals", "count") == ["40"] * 10 + ["10"]
+        assert points(page, "#totals", "bot") == ["31"] * 10 + ["4"]
+        assert set(points(page, "#totals", "complete")) == {"true"}
+
+        page.locator("#leaderboard tbody tr", has_text="en.wikipedia.org").click()
+        page.wait_for_selector("#history g.point")
+        assert page.locator("#parts-name").text_content() == "en.wikipedia.org"
+        assert points(page, "#history", "count") == ["10"] * 11
+        assert shown_parts(page, "point") == expected_parts(EN)  # the newest window
+        assert shown_parts(page, "range") == expected_parts(EN, 11)
+
+        # the day, per 5 minutes: the first bucket complete, the second still open
+        select_range(page, "day")
+        assert points(page, "#totals", "start") == [str(bucket), str(bucket + 300_000)]
+        assert points(page, "#totals", "count") == ["400", "10"]
+        assert points(page, "#history", "count") == ["100", "10"]
+        assert points(page, "#history", "complete") == ["true", "false"]
+        assert page.locator("#history g.point.partial").count() == 1
+        assert page.locator("#parts").get_attribute("data-complete") == "false"
+        assert "not complete yet" in page.locator("#parts-point").text_content()
+        assert shown_parts(page, "point") == expected_parts(EN)
+        page.locator("#history g.point").first.click()  # pick the complete bucket
+        page.wait_for_selector(f'#parts[data-point="{bucket}"]')
+        assert page.locator("#parts").get_attribute("data-complete") == "true"
+        assert shown_parts(page, "point") == expected_parts(EN, 10)
+        assert shown_parts(page, "range") == expected_parts(EN, 11)
+
+        # live: a new window lands in the open bucket, the picked one stays picked
+        starts.append(bucket + 330_000)
+        write_parts(redis_client, keys, starts[-1], {"en.wikipedia.org": EN})
+        page.wait_for_selector('#history g.point[data-count="20"]', timeout=5000)
+        assert page.locator("#parts").get_attribute("data-point") == str(bucket)
+        assert shown_parts(page, "range") == expected_parts(EN, 12)
+
+        closed_end = starts[-1] + WINDOW
+        counts = [10] * len(starts)
+        for name in ("week", "year"):
+            select_range(page, name)
+            _, length = RANGES[name]
+            shown = list(
+                zip(
+                    points(page, "#history", "start"),
+                    points(page, "#history", "count"),
+                    points(page, "#history", "complete"),
+                    strict=True,
+                )
+            )
+            assert shown == buckets(starts, counts, length, closed_end), name
+            assert shown_parts(page, "range") == expected_parts(EN, 12)
+
+        select_range(page, "hour")  # and back: every window again
+        assert points(page, "#history", "start") == [str(s) for s in starts]
+        page.screenshot(path=str(ARTIFACTS / "dashboard-ranges.png"), full_page=True)
+        browser.close()
+
+
+@pytest.mark.browser
+def test_unusual_now_says_mostly_bots_and_the_wiki_view_keeps_names_text(
+    dashboard, redis_client, keys
+):
+    write_hour(redis_client, keys, S3 - WINDOW)
+    bot_run = [400, 390, 400, 0, 0, 0, 0, 0, 80_000, 0]  # a bot's 400 edits of 200 bytes
+    people = [1500, 15, 1200, 100, 200, 0, 0, 0, 50_000, 70_000]
+    write_parts(redis_client, keys, S3, {XSS: bot_run, "fr.wikipedia.org": people})
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(dashboard)
+        page.wait_for_selector(f'#unusual[data-window="{S3}"]')
+        rows = page.locator("#unusual tbody tr")
+        assert rows.locator("td:nth-child(1)").all_text_contents() == [XSS, "fr.wikipedia.org"]
+        hostile, humans = rows.nth(0), rows.nth(1)
+        assert hostile.locator("td.bots .tag").text_content() == "mostly bots"
+        assert hostile.locator("td.bots").text_content() == "mostly bots 98%"
+        assert humans.locator("td.bots .tag").count() == 0
+        assert humans.locator("td.bots").text_content() == "1%"
+
+        hostile.click()
+        page.wait_for_selector(f'#history g.point[data-start="{S3}"]')
+        for name in ("hour", "day", "week", "year"):
+            if name != "hour":
+                select_range(page, name)
+            assert page.locator("#history-name").text_content() == XSS, name
+            assert page.locator("#parts-name").text_content() == XSS
+            assert XSS in page.locator("#history").get_attribute("aria-label")
+            # its newest window, 5 minutes, hour and day hold its only window: S3
+            assert shown_parts(page, "point") == expected_parts(bot_run)
+            assert shown_parts(page, "range") == expected_parts(bot_run)
+            assert page.locator("img").count() == 0  # the name never became markup
+            assert page.locator("script").count() == 1  # app.js alone
+            assert page.evaluate("window.__xss") is None
+        page.locator("#wiki-close").click()  # back to all wikis
+        page.wait_for_selector("#wiki", state="hidden")
+        assert page.locator("#parts-name").text_content() == "all wikis"
+        browser.close()
