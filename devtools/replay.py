@@ -51,7 +51,7 @@ import orjson
 
 from devtools.faults import Connection, Fault
 from devtools.recordings import load_events, restamp
-from producer.resume import duration_ms
+from wikipulse.durations import duration_ms
 
 log = logging.getLogger(__name__)
 

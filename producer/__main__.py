@@ -14,6 +14,7 @@ from types import FrameType
 from confluent_kafka import KafkaException
 from pydantic import ValidationError
 
+from producer.clock import EventClock
 from producer.publisher import Publisher, Stopped
 from producer.resume import backfill_since
 from producer.settings import ProducerSettings
@@ -53,7 +54,8 @@ def main() -> None:
         settings.user_agent,
     )
     try:
-        publisher = Publisher.open(settings, stop)
+        clock = EventClock(int(settings.heartbeat_max_ahead_seconds * 1000))
+        publisher = Publisher.open(settings, stop, clock)
     except Stopped:
         return
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
@@ -80,7 +82,7 @@ def main() -> None:
     gc.set_threshold(GC_THRESHOLD)
     publisher.start()
     try:
-        StreamReader(settings, publisher, stop, interruptible, since_ms=since_ms).run()
+        StreamReader(settings, publisher, clock, stop, interruptible, since_ms=since_ms).run()
     except Stopped:
         pass
     finally:

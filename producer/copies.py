@@ -11,7 +11,7 @@ Copies are made here, at the edge, and nowhere else, so they are dropped here:
 Either kind follows its original closely: by seconds for a reconnect, by at most
 ``MAX_IN_FLIGHT`` events for a re-read. So a bounded set of the most recent ids suffices
 (``DEDUP_IDS``, far above both), and after a restart it is seeded from the same
-partition tails the resume point is recovered from (`producer.resume.recover`), so a
+partition tails the resume point is recovered from (`producer.tails.recover`), so a
 copy of an event written by the previous process is recognised too.
 
 With the raw topic free of copies, the processor's window is a plain count: a copy

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from producer.publisher import EventClock
+from producer.clock import EventClock
 
 
 class QuietProbe:

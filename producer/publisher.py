@@ -10,28 +10,27 @@ Back-pressure: at most ``max_in_flight`` events may wait for Kafka's acknowledge
 Beyond that `publish` blocks, so when Kafka is down the producer stops reading the
 stream instead of buffering it in memory or dropping it.
 
-Heartbeats: a window can only close when newer data reaches its partition, and a
-quiet partition gets none. So while the stream is connected a background thread
-writes, every ``heartbeat_seconds``, one empty record to *each* partition, keyed
-`HEARTBEAT_KEY` and stamped with the stream's event-time clock (`EventClock`). The
-processor never counts them; they only move event time forward.
+Heartbeats (`producer.heartbeats`) keep quiet partitions' event time moving, stamped
+with the stream's clock (`producer.clock`).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from producer import metrics
+from producer.clock import EventClock
 from producer.copies import RecentIds
-from producer.resume import BookkeepingHeaders, InFlight, Recovered, ResumePoint, recover
+from producer.heartbeats import Heartbeats
+from producer.resume import BookkeepingHeaders, InFlight, Recovered, ResumePoint
 from producer.settings import ProducerSettings
 from producer.sse import SseEvent
+from producer.tails import recover
 from wikipulse.events import (
     FUTURE_REASON,
     PARTITIONER,
@@ -53,87 +52,6 @@ class Stopped(Exception):
     """Raised out of a blocking wait when shutdown was requested."""
 
 
-class EventClock:
-    """The stream's event time: the newest event time seen, advanced by wall time since.
-
-    Extrapolating is right only while events flow (a live stream is never silent for
-    long), so the clock reads None while disconnected and while the reader is held back
-    by Kafka: no heartbeat then claims that time passed for events that are still
-    waiting to be read (on reconnect, or in the socket while Kafka is down) — they would
-    reach their partition behind the heartbeat and count as late.
-
-    A connection that stalls without closing looks exactly like a quiet stream until the
-    read timeout fires, so the clock also runs at most ``max_ahead_ms`` past the newest
-    event. Kept at or below the processor's grace, events held up by a stall still count
-    when they arrive.
-
-    Only evidence that nothing was pending lets it run further (`vouch`): a keep-alive
-    comment received after the newest event, or a reconnect with ``Last-Event-ID`` that
-    delivered nothing newer. As of the moment vouched for, the stream was quiet, so the
-    clock may run to that moment (plus ``max_ahead_ms``, for what may be stalled since),
-    and a quiet stream's last window closes.
-    """
-
-    def __init__(self, max_ahead_ms: int | None = None) -> None:
-        self._max_ahead_ms = max_ahead_ms
-        self._lock = threading.Lock()
-        self._newest_ms: int | None = None
-        self._seen_at = 0.0  # when extrapolation (re)started: newest event, connect, unhold
-        self._observed_at = 0.0  # when the newest event was read
-        self._quiet_at = 0.0  # the latest moment known to have had nothing pending
-        self._live = False
-        self._held = False
-
-    def observe(self, time_ms: int) -> None:
-        now = time.monotonic()  # once: this runs for every event
-        with self._lock:
-            if self._newest_ms is None or time_ms > self._newest_ms:
-                self._newest_ms = time_ms
-                self._observed_at = now
-            self._seen_at = now
-
-    def vouch(self, quiet_at: float) -> None:
-        """Nothing newer than the newest event was pending at ``quiet_at`` (monotonic)."""
-        with self._lock:
-            self._quiet_at = max(self._quiet_at, quiet_at)
-
-    def set_live(self, live: bool) -> None:
-        with self._lock:
-            self._live = live
-            self._seen_at = time.monotonic()
-
-    def hold(self, held: bool) -> None:
-        """Stop (or restart) extrapolating while the reader waits for Kafka."""
-        with self._lock:
-            self._held = held
-            self._seen_at = time.monotonic()
-
-    @property
-    def newest_ms(self) -> int | None:
-        return self._newest_ms
-
-    def now_ms(self) -> int | None:
-        with self._lock:
-            if not self._live or self._held or self._newest_ms is None:
-                return None
-            now = time.monotonic()
-            ahead = now - self._seen_at
-            if self._max_ahead_ms is not None:
-                ahead = min(ahead, self._max_ahead_ms / 1000)
-                if self._quiet_at > self._observed_at:
-                    vouched = self._quiet_at - self._observed_at + self._max_ahead_ms / 1000
-                    ahead = max(ahead, min(now - self._observed_at, vouched))
-            return self._newest_ms + int(ahead * 1000)
-
-
-def heartbeat_time(last_ms: int, clock_ms: int, wall_ms: int, max_future_skew_s: float) -> int:
-    """The next heartbeat's timestamp: the clock's, never behind the last one, and never
-    past what the processor believes (`wikipulse.events.latest_believable_ms`): the clock
-    may run up to ``HEARTBEAT_MAX_AHEAD_SECONDS`` past an event dated just within the
-    skew, and a heartbeat beyond it would be dead-lettered instead of moving time."""
-    return max(last_ms, min(clock_ms, latest_believable_ms(wall_ms, max_future_skew_s)))
-
-
 def tail_depth(settings: ProducerSettings) -> int:
     """Records read from each partition's tail on start and after a failed delivery: past
     every event that can be in flight, plus the heartbeats written meanwhile."""
@@ -149,6 +67,7 @@ class Publisher:
         stop: threading.Event,
         partitions: int,
         recovered: Recovered,
+        clock: EventClock | None = None,
     ) -> None:
         self.settings = settings
         self.topic = settings.raw_topic
@@ -163,7 +82,7 @@ class Publisher:
         self.first_start = recovered.point is None
         if recovered.point:
             log.info("resuming after SSE id %s (seq %d)", start.sse_id, start.seq)
-        self.clock = EventClock(int(settings.heartbeat_max_ahead_seconds * 1000))
+        self.clock = clock or EventClock(int(settings.heartbeat_max_ahead_seconds * 1000))
         # Delivery reports run in whichever thread polls: the reader, or the heartbeat
         # thread while the stream is quiet (so acks and the resume point stay current).
         self._flight_lock = threading.RLock()
@@ -181,7 +100,17 @@ class Publisher:
                 "log_level": 4,
             }
         )
-        self._heartbeats = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        self._heartbeats = Heartbeats(
+            self.clock,
+            partitions,
+            settings.heartbeat_seconds,
+            settings.max_future_skew_seconds,
+            send=lambda partition, time_ms: self._producer.produce(
+                self.topic, **heartbeat_record(partition, time_ms)
+            ),
+            serve=self._serve_quiet,
+            stop=stop,
+        )
         #: a restart continues a stream: its partitions have their first records already
         self._started = not self.first_start
         #: counted on the hot path, added to the metrics per chunk (`poll`)
@@ -193,18 +122,25 @@ class Publisher:
         metrics.NEWEST_EVENT_TIME.set_function(lambda: (self.clock.newest_ms or 0) / 1000)
 
     @classmethod
-    def open(cls, settings: ProducerSettings, stop: threading.Event) -> Publisher:
+    def open(
+        cls, settings: ProducerSettings, stop: threading.Event, clock: EventClock | None = None
+    ) -> Publisher:
         """Create the raw topic if needed, recover the resume point and the ids written
         from its tails (`tail_depth`), and publish."""
         partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
         recovered = recover(settings, settings.raw_topic, depth=tail_depth(settings))
-        return cls(settings, stop, partitions, recovered)
+        return cls(settings, stop, partitions, recovered, clock)
 
     def start(self) -> None:
         self._heartbeats.start()
 
     def resume_id(self) -> str | None:
         return self.in_flight.acked_point.sse_id
+
+    @property
+    def unacknowledged(self) -> int:
+        """Events sent and not yet acknowledged by Kafka."""
+        return len(self.in_flight)
 
     @property
     def needs_rewind(self) -> bool:
@@ -398,24 +334,7 @@ class Publisher:
             log.warning("%d records still unacknowledged at shutdown; they will be re-read", left)
         self._heartbeats.join(timeout=2)
 
-    def _beat(self) -> None:
-        interval = self.settings.heartbeat_seconds
-        last_ts = 0
-        while not self._stop.wait(interval):
-            self._producer.poll(0)
-            self._report_acked()  # acks served while the stream is quiet count too
-            now_ms = self.clock.now_ms()
-            if now_ms is None:
-                continue
-            wall_ms = int(time.time() * 1000)
-            last_ts = heartbeat_time(
-                last_ts, now_ms, wall_ms, self.settings.max_future_skew_seconds
-            )
-            try:
-                for partition in range(self.partitions):
-                    self._producer.produce(self.topic, **heartbeat_record(partition, last_ts))
-                metrics.HEARTBEATS.inc(self.partitions)
-            except BufferError:
-                log.debug("producer queue full: heartbeat skipped")
-            except Exception:  # keep beating whatever one send did
-                log.exception("heartbeat failed")
+    def _serve_quiet(self) -> None:
+        """Delivery reports served while the stream is quiet: the acks count too."""
+        self._producer.poll(0)
+        self._report_acked()

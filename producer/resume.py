@@ -2,9 +2,10 @@
 
 Everything about it lives in this module: sequence numbers and the in-flight tracker
 (`InFlight`), the bookkeeping headers each event record carries (`bookkeeping_headers`,
-`read_bookkeeping`) and the recovery of the resume point from Kafka after a restart
-(`recover`, `resume_point`). The connection loop (`producer.stream`) only asks for the
-resume id; the publisher only reports sends and acknowledgements.
+`read_bookkeeping`) and the recovery of the resume point after a restart from the
+records Kafka holds (`resume_point`; `producer.tails` reads them). The connection loop
+(`producer.stream`) only asks for the resume id; the publisher only reports sends and
+acknowledgements.
 
 **First start.** With no resume point in Kafka there is no id to send. The stream then
 starts at "now", unless ``BACKFILL`` asks for history: the first connection carries
@@ -21,7 +22,8 @@ by Kafka.
 In the running process `InFlight` tracks that point exactly. Across restarts it is
 recovered from Kafka itself, with no second store: every event record carries its own
 sequence number (``wp-seq``) and the acknowledged point at the time it was sent
-(``wp-acked-seq`` / ``wp-acked-id``). `recover` reads the tail of each partition, takes
+(``wp-acked-seq`` / ``wp-acked-id``). `producer.tails.recover` reads the tail of each
+partition, and `resume_point` takes
 the newest acknowledged point it finds and extends it over the consecutive sequence
 numbers present in Kafka. Events after a missing number are sent again; they are at
 most the events that were in flight when the process died.
@@ -29,30 +31,12 @@ most the events that were in flight when the process died.
 
 from __future__ import annotations
 
-import logging
-import re
-import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-
+from wikipulse.durations import duration_ms
 from wikipulse.events import MIN_TIME_MS, Header
-from wikipulse.settings import KafkaSettings
-
-log = logging.getLogger(__name__)
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
-_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-
-
-def duration_ms(text: str) -> int | None:
-    """``90s``, ``30m``, ``1h``, ``1.5d`` as milliseconds; None for anything else."""
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        return None
-    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
 
 
 def backfill_since(setting: str, now_ms: int) -> int | None:
@@ -223,79 +207,9 @@ def read_bookkeeping(headers: list[tuple[str, bytes]]) -> Bookkeeping | None:
         return None
 
 
-def recover(settings: KafkaSettings, topic: str, depth: int) -> Recovered:
-    """The resume point recorded in the newest ``depth`` records of each partition, and
-    the ids of the events among them.
-
-    ``depth`` must exceed the producer's in-flight limit (plus heartbeats written in
-    between), so the tail reaches back to the acknowledged point, and so every event
-    that can be read again after it is among the ids.
-    """
-    consumer = Consumer(
-        {
-            **settings.client_config(),
-            "group.id": "wikipulse-producer-resume",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "isolation.level": "read_committed",
-            "log_level": 3,
-        }
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=15)
-        partitions = sorted(metadata.topics[topic].partitions) if topic in metadata.topics else []
-        tails: list[Bookkeeping] = []
-        for partition in partitions:
-            wait = settings.kafka_startup_timeout_seconds
-            tails.extend(_read_tail(consumer, topic, partition, depth, wait))
-    finally:
-        consumer.close()
-    return resume_point(tails)
-
-
-def _watermarks(consumer: Consumer, tp: TopicPartition, wait_seconds: float) -> tuple[int, int]:
-    """Low and high offsets; retried while a new topic's leaders settle."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            low, high = consumer.get_watermark_offsets(tp, timeout=15)
-            return int(low), int(high)
-        except KafkaException:  # e.g. NOT_LEADER_FOR_PARTITION right after creation
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
-def _read_tail(
-    consumer: Consumer, topic: str, partition: int, depth: int, wait_seconds: float
-) -> list[Bookkeeping]:
-    low, high = _watermarks(consumer, TopicPartition(topic, partition), wait_seconds)
-    if high <= low:
-        return []
-    consumer.assign([TopicPartition(topic, partition, max(low, high - depth))])
-    tails: list[Bookkeeping] = []
-    try:
-        while True:
-            msg = consumer.poll(5.0)
-            if msg is None:
-                log.warning("timed out reading the tail of %s[%d]", topic, partition)
-                break
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    break
-                raise RuntimeError(f"reading {topic}[{partition}]: {msg.error()}")
-            tail = read_bookkeeping(msg.headers() or [])
-            if tail is not None:
-                tails.append(tail)
-            if msg.offset() >= high - 1:
-                break
-    finally:
-        consumer.unassign()
-    return tails
-
-
 def resume_point(tails: list[Bookkeeping]) -> Recovered:
-    """Pure part of `recover`: newest acknowledged point, extended over consecutive seqs."""
+    """Pure part of `producer.tails.recover`: the newest acknowledged point, extended over
+    consecutive seqs."""
     if not tails:
         return Recovered(None, 1)
     in_order = sorted(tails, key=lambda t: t.seq)

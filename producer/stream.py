@@ -29,6 +29,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from producer import metrics
+from producer.clock import EventClock
 from producer.probe import QuietProbe
 from producer.publisher import Publisher, Stopped
 from producer.settings import ProducerSettings
@@ -92,6 +93,7 @@ class StreamReader:
         self,
         settings: ProducerSettings,
         publisher: Publisher,
+        clock: EventClock,
         stop: threading.Event,
         interruptible: Interruptible,
         since_ms: int | None = None,
@@ -101,6 +103,8 @@ class StreamReader:
         self.since_ms = since_ms
         self._history_checked = since_ms is None
         self.publisher = publisher
+        #: the stream's event time, shared with the publisher and its heartbeats
+        self.clock = clock
         self.stop = stop
         self.interruptible = interruptible
         self.backoff = Backoff(settings.backoff_initial_seconds, settings.backoff_max_seconds)
@@ -144,10 +148,10 @@ class StreamReader:
                 except httpx.HTTPError as exc:
                     self._pause(Disconnected(f"connection failed: {exc!r}", "network"))
                 finally:
-                    self.publisher.clock.set_live(False)
+                    self.clock.set_live(False)
                     if not self._answered:
                         self._failed = True
-                        self._failed_at_newest = self.publisher.clock.newest_ms
+                        self._failed_at_newest = self.clock.newest_ms
         except Stopped:
             pass
         finally:
@@ -161,7 +165,7 @@ class StreamReader:
         elif self.since_ms is not None:
             params["since"] = str(self.since_ms)
         delivered = 0
-        clock = self.publisher.clock
+        clock = self.clock
         probe = QuietProbe(
             clock,
             self.settings.quiet_probe_seconds,
@@ -226,7 +230,7 @@ class StreamReader:
 
     def _outage_since_newest(self) -> bool:
         """Whether connection attempts failed since the newest event was read."""
-        return self._failed and self._failed_at_newest == self.publisher.clock.newest_ms
+        return self._failed and self._failed_at_newest == self.clock.newest_ms
 
     def _check_history(self, first_ms: int | None) -> None:
         """Say once when the stream's history starts later than the backfill asked for."""
@@ -265,11 +269,11 @@ class StreamReader:
         if now - self._last_log < 30:
             return
         self._last_log = now
-        newest = self.publisher.clock.newest_ms
+        newest = self.clock.newest_ms
         log.info(
             "events read %d, in flight %d, reconnects %d, newest event time %s",
             self.events_read,
-            len(self.publisher.in_flight),
+            self.publisher.unacknowledged,
             self.reconnects,
             _iso(newest) if newest else "-",
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from producer.publisher import EventClock
+from producer.clock import EventClock
 
 
 def test_the_clock_says_nothing_before_the_first_event_or_while_disconnected():

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import time
 
+from producer.clock import EventClock
 from producer.probe import QuietProbe
-from producer.publisher import EventClock
 
 
 def probe(clock: EventClock, *, outage: bool = False, waiting: bool = True) -> QuietProbe:
