@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from wikipulse.settings import (
     EventTimeSettings,
@@ -30,6 +30,23 @@ class ProcessorSettings(
     rollup_1d_ttl_seconds: int = Field(
         730 * 24 * 3600, ge=0, description="how long daily buckets of history stay; 0: none"
     )
+
+    @model_validator(mode="after")
+    def _history_outlives_the_windows(self) -> ProcessorSettings:
+        """A bucket must outlive the windows it is made of: a bucket gone while its
+        windows are still indexed could be made again from a window counted anew (a
+        re-created topic's backfill) and listed complete, short."""
+        for name, ttl in (
+            ("ROLLUP_5M_TTL_SECONDS", self.rollup_5m_ttl_seconds),
+            ("ROLLUP_1H_TTL_SECONDS", self.rollup_1h_ttl_seconds),
+            ("ROLLUP_1D_TTL_SECONDS", self.rollup_1d_ttl_seconds),
+        ):
+            if 0 < ttl < self.window_ttl_seconds:
+                raise ValueError(
+                    f"{name}={ttl} is shorter than WINDOW_TTL_SECONDS="
+                    f"{self.window_ttl_seconds}: history must outlive the windows (or be 0)"
+                )
+        return self
 
     @property
     def rollups(self) -> tuple[Rollup, ...]:

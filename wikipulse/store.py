@@ -37,7 +37,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -546,16 +546,33 @@ class WindowStore:
         return recorded[0] if recorded else DEFAULT_WINDOW_MS
 
     def starts(self, limit: int) -> list[int]:
-        """The starts of the newest ``limit`` complete windows, oldest first."""
+        """The starts of the newest ``limit`` complete windows, oldest first (those whose
+        counts expired are left out, `_kept`)."""
         members = cast(list[bytes], self.client.zrange(self.keys.complete, -limit, -1))
-        return [int(m) for m in members]
+        return self._kept([int(m) for m in members], self.keys.window)
+
+    def _kept(self, starts: list[int], key_of: Callable[[int], str]) -> list[int]:
+        """Those of ``starts`` whose key still exists. Keys expire on the wall clock
+        (``WINDOW_TTL_SECONDS``, a resolution's TTL) while the indexes are trimmed only
+        when the processor publishes: while it stalls, an index lists what expired, and
+        reading it would give a complete window or bucket of zero."""
+        if not starts:
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for start in starts:
+                pipe.exists(key_of(start))
+            found = cast(list[int], pipe.execute())
+        return [start for start, exists in zip(starts, found, strict=True) if exists]
 
     def latest(self) -> int | None:
         newest = self.starts(1)
         return newest[0] if newest else None
 
     def is_complete(self, start: int) -> bool:
-        return self.client.zscore(self.keys.complete, str(start)) is not None
+        """Whether window ``start`` is complete and its counts still held."""
+        if self.client.zscore(self.keys.complete, str(start)) is None:
+            return False
+        return bool(self.client.exists(self.keys.window(start)))
 
     def partial_starts(self, limit: int) -> list[int]:
         """The starts of the newest ``limit`` windows published partial, oldest first:
@@ -672,8 +689,11 @@ class WindowStore:
             for index in (complete_key, *others):
                 pipe.zrangebyscore(index, since_ms, f"({until_ms}")
             found = cast(list[list[bytes]], pipe.execute())
-        complete = {int(m) for m in found[0]}
-        starts = sorted(complete.union(*({int(m) for m in f} for f in found[1:])))
+        held = self.keys.window if resolution == WINDOW_RESOLUTION else key_of
+        complete = set(self._kept(sorted(int(m) for m in found[0]), held))
+        expired = {int(m) for m in found[0]} - complete  # never read as a complete zero
+        waiting = {int(m) for f in found[1:] for m in f} - expired
+        starts = sorted(complete | waiting)
         with self.client.pipeline(transaction=False) as pipe:
             for start in starts:
                 pipe.hget(key_of(start), server_name)
@@ -736,7 +756,7 @@ class WindowStore:
         if not self.is_complete(start):
             return None
         members = self.client.zrangebyscore(self.keys.complete, start - baseline_ms, f"({start}")
-        history = [int(m) for m in cast(list[bytes], members)]
+        history = self._kept([int(m) for m in cast(list[bytes], members)], self.keys.window)
         counts = self.counts([*history, start])
         found = find_unusual(counts[start], [counts[s] for s in history], rule)
         return UnusualReport(self.summary(start), len(history), found)

@@ -384,3 +384,45 @@ def test_h1_through_the_sink_a_day_that_began_partial_is_never_complete(
         assert not day.complete, "day listed complete without its partial first window's 2 events"
     finally:
         pipe.close()
+
+
+# -- a second review: what expired is never read as a complete zero; history outlives ----
+
+
+def test_r2_a_window_or_bucket_whose_counts_expired_is_never_read_as_a_complete_zero(client):
+    """Keys expire on the wall clock, the indexes are trimmed only when the processor
+    publishes: while it stalls, they list what expired. Readers leave it out."""
+    store = WindowStore(client, KeyLayout(Names.fresh().prefix))
+    short = (Rollup("5m", 300, 2), Rollup("1h", 3_600, 0), Rollup("1d", 86_400, 0))
+    write(store, 0, D + FIVE, {D + i * W: {"a.org": 3} for i in range(10)}, ttl=2, rollups=short)
+    assert store.series("5m", D, D + FIVE)[0].breakdown.count == 30
+    time.sleep(3)  # the processor stalls past both TTLs (production: >= 60 s)
+    windows = store.series("window", D, D + FIVE)
+    buckets = store.series("5m", D, D + FIVE)
+    wrong = [(p.start, p.breakdown.count) for p in windows if p.complete and p.breakdown.count != 3]
+    assert not wrong, f"windows read complete with wrong counts: {wrong[:3]}"
+    assert not [b for b in buckets if b.complete and b.breakdown.count != 30]
+
+
+def test_r2_the_newest_windows_during_a_stall_are_exact_or_gone(client):
+    store = WindowStore(client, KeyLayout(Names.fresh().prefix))
+    write(store, 0, D + 3 * W, {D: {"a.org": 3}, D + W: {"a.org": 4}}, ttl=2)
+    # a 2 s TTL trims the index to the newest window at once
+    assert [(w.start, w.total) for w in store.windows(5)] == [(D + W, 4)]
+    time.sleep(3)
+    assert store.windows(5) == []
+    assert store.leaderboard(D + W, 10) is None
+    assert store.latest() is None
+
+
+def test_r1_history_shorter_than_the_windows_is_refused():
+    """A bucket gone while its windows are still indexed could be made again, short,
+    from one window counted anew (a re-created topic's backfill) and listed complete."""
+    from pydantic import ValidationError
+
+    from processor.settings import ProcessorSettings
+
+    with pytest.raises(ValidationError, match="ROLLUP_5M_TTL_SECONDS=3600"):
+        ProcessorSettings(rollup_5m_ttl_seconds=3600, window_ttl_seconds=86_400)
+    ProcessorSettings(rollup_5m_ttl_seconds=0, window_ttl_seconds=86_400)  # off: fine
+    ProcessorSettings(rollup_5m_ttl_seconds=86_400, window_ttl_seconds=86_400)
