@@ -168,7 +168,7 @@ def _check_recorded(settings: ProcessorSettings, source: str, partitions: int) -
 
 
 class QuixSeeker:
-    """The sink's view of the raw topic's consumer (`processor.sink.Seeker`).
+    """The sink's view of the raw topic's consumer (`processor.recount.Seeker`).
 
     `rewind` relies on one Quix Streams internal: the checkpoint's first offset per
     partition, where Quix seeks back to after a sink back-pressure

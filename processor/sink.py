@@ -12,21 +12,15 @@ since this replica read its progress, the sink raises `SinkBackpressureError`: Q
 aborts the checkpoint, seeks back to its start and reads it again a moment later; the
 next flush reads the stored progress again and skips what Redis has counted.
 
-**Redis is a view of the raw topic.** Kafka's committed offset of a partition is never
-ahead of what Redis holds, since the sink writes (durably) before Quix commits. When
-it is (Redis restarted from an older snapshot, failed over to a lagging replica, or
-lost everything), the sink seeks the partition back to where Redis stops (`Seeker`)
-and counts again, exactly once: the fence and the stored clock are Redis's own, so the
-recount continues them. Dead letters of the records read again are not written twice
-(`resend_from`). Records the raw topic no longer holds (retention) cannot be counted:
-the windows they belong to are published partial, never complete.
+**Redis is a view of the raw topic.** Where Redis holds less than Kafka's group
+committed, the partition is counted again from the raw topic (`processor.recount`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 import redis
 from quixstreams.models import HeadersTuples
@@ -34,24 +28,11 @@ from quixstreams.sinks import BaseSink, SinkBackpressureError
 
 from processor import metrics
 from processor.records import FACTS, TIME_MS
-from processor.windows import Taken, lacking, tally
+from processor.recount import Continuity, Rewind, Seeker
+from processor.windows import Taken, tally
 from wikipulse.store import ROLLUPS, Progress, Rollup, StaleProgress, WindowStore
 
 log = logging.getLogger(__name__)
-
-
-class Seeker(Protocol):
-    """What the sink needs to know of, and do to, the consumer of the raw topic."""
-
-    def committed(self, partition: int) -> int | None:
-        """The consumer group's committed offset (the next to read); None if none."""
-
-    def low_watermark(self, partition: int) -> int:
-        """The oldest offset the raw topic still holds."""
-
-    def rewind(self, partition: int, offset: int) -> None:
-        """Make the seek that follows a back-pressure of this checkpoint go to ``offset``
-        for ``partition`` instead of the checkpoint's start."""
 
 
 class Durability:
@@ -64,10 +45,6 @@ class Durability:
 
 class UnsafeRedis(Exception):
     """A Redis the windows cannot be kept in (it may evict keys)."""
-
-
-class _Rewind(Exception):
-    """A partition was sought back to be counted again: this checkpoint is void."""
 
 
 class RedisWindowSink(BaseSink):
@@ -97,7 +74,6 @@ class RedisWindowSink(BaseSink):
         self._grace_ms = grace_ms
         self._ttl = ttl_seconds
         self._partitions = partitions
-        self._seeker = seeker
         self._source = source
         self._retry_after = backpressure_seconds
         self._rollups = rollups
@@ -107,17 +83,12 @@ class RedisWindowSink(BaseSink):
         self._pending: dict[int, list[Taken]] = {}
         #: each partition's progress as this replica last read or wrote it
         self._known: dict[int, Progress] = {}
-        #: partitions whose next counted record starts without the records before it:
-        #: the progress it counts on from, and whether records were deleted (a cut)
-        self._lacking: dict[int, tuple[Progress, bool]] = {}
-        #: per partition, the offset it was last sought back to
-        self._rewound: dict[int, int] = {}
+        #: where counting goes on from Redis, and the recounts (`processor.recount`)
+        self.continuity = Continuity(seeker, source)
         #: per partition, the first offset whose dead letter is not in Kafka yet
-        self.resend_from: dict[int, int] = {}
+        self.resend_from = self.continuity.resend_from
         #: per partition, the lowest offset dead-lettered in this checkpoint
         self._dead_lettered: dict[int, int] = {}
-        #: per partition being recounted, the offset Kafka's group had committed
-        self._recount_until: dict[int, int] = {}
 
     @property
     def store(self) -> WindowStore:
@@ -206,7 +177,7 @@ class RedisWindowSink(BaseSink):
         for partition in sorted(pending):
             try:
                 wrote = self._write(partition, pending[partition], dead_lettered) or wrote
-            except _Rewind as exc:
+            except Rewind as exc:
                 self._known.clear()
                 raise SinkBackpressureError(retry_after=0.0) from exc
             except StaleProgress as exc:
@@ -251,13 +222,13 @@ class RedisWindowSink(BaseSink):
             since = None
         if since is None:
             since = store.progress(partition, self._source)
-            self._check_continuity(partition, since, first)
+            self.continuity.check(store, partition, since, first)
             lowest = dead_lettered.get(partition)
             if lowest is not None and lowest < self.resend_from.get(partition, -1):
                 # this checkpoint wrote dead letters that Kafka holds already (a recount
                 # committed part-way before this replica took the partition): read again
                 log.warning("partition %d: dead letters written before; re-reading", partition)
-                raise _Rewind(partition)
+                raise Rewind(partition)
         counted = tally(records, since, window_ms=self._window_ms, grace_ms=self._grace_ms)
         if counted.replayed:
             metrics.REPLAYED.inc(counted.replayed)
@@ -269,16 +240,9 @@ class RedisWindowSink(BaseSink):
         if counted.progress == since:
             self._known[partition] = since
             return False
-        partial = None
-        before = self._lacking.get(partition)
-        if before is not None and counted.first_time_ms is not None:
-            since_cut, cut = before
-            partial = lacking(
-                since_cut,
-                counted.first_time_ms,
-                window_ms=self._window_ms,
-                grace_ms=self._grace_ms if cut else 0,
-            )
+        partial = self.continuity.partial_for(
+            partition, counted.first_time_ms, self._window_ms, self._grace_ms
+        )
         try:
             written = store.write(
                 counted.batch(partition, since, partial),
@@ -301,16 +265,8 @@ class RedisWindowSink(BaseSink):
             else:
                 log.warning("%s: re-reading from the last commit", exc)
             raise
-        if partial is not None:
-            self._lacking.pop(partition, None)
-            log.warning(
-                "partition %d: windows from %d to %d lack records before its first counted "
-                "one; they are published partial",
-                partition,
-                *partial,
-            )
         self._known[partition] = counted.progress
-        self._recounted(partition, counted.progress)
+        self.continuity.written(partition, counted.progress, partial)
         if counted.late:
             metrics.RECORDS.counts["late"] += counted.late
             log.debug("partition %d: %d late events", partition, counted.late)
@@ -326,86 +282,12 @@ class RedisWindowSink(BaseSink):
             log.warning("windows published partial: %s", ", ".join(map(str, written.partial)))
         return True
 
-    def _check_continuity(self, partition: int, since: Progress, first: int) -> None:
-        """Check that the records read go on where Redis stops, when this replica reads a
-        partition's progress afresh; seek back when they do not.
-
-        ``first`` is the offset of the first record of this checkpoint. Redis holds the
-        records up to ``since.offset``, so the next to count is the one after, or the
-        log's first when retention deleted it (``target``). A checkpoint that starts
-        past ``target`` skips records Redis does not hold (it lost writes, or the
-        partition came back to this replica after others counted it): the partition is
-        sought back to ``target``. Offsets may have gaps that hold no record (Kafka's
-        transaction markers): when a seek to ``target`` still starts past it, the gap
-        holds nothing, and counting goes on.
-        """
-        seeker = self._seeker
-        low = seeker.low_watermark(partition)
-        following = since.offset + 1
-        target = max(following, low)
-        cut = following < low  # records deleted by retention before they were counted
-        if since.offset < 0 or since.time_ms is None or cut:
-            # counting starts without the records before: nothing counted yet (a stream's
-            # start when nothing was ever deleted), or records gone before they counted
-            if cut and partition not in self._lacking:
-                metrics.UNCOUNTABLE.inc(low - following)
-                log.error(
-                    "partition %d: offsets %d to %d were deleted by retention before they "
-                    "were counted; their windows are published partial",
-                    partition,
-                    following,
-                    low - 1,
-                )
-            self._lacking[partition] = (since, cut or low > 0)
-        else:
-            self._lacking.pop(partition, None)
-        committed = seeker.committed(partition)
-        # the dead letters of every record below the committed offset are in Kafka, and
-        # below what a recount recorded (it may have committed lower since)
-        written = max(
-            committed if committed is not None else -1,
-            self.store.dead_letters_until(partition, self._source),
-        )
-        self.resend_from[partition] = max(self.resend_from.get(partition, -1), written)
-        if first <= target:
-            self._rewound.pop(partition, None)
-            return
-        if self._rewound.pop(partition, None) == target:
-            return  # sought there already: nothing between target and first
-        self.store.raise_dead_letters_until(partition, max(written, first), self._source)
-        self.resend_from[partition] = max(self.resend_from[partition], first)
-        self._rewound[partition] = target
-        self._recount_until[partition] = max(first, self._recount_until.get(partition, 0))
-        metrics.RECOUNTING.set(len(self._recount_until))
-        metrics.RECOUNTS.inc()
-        log.error(
-            "partition %d: redis holds its counts up to offset %d, the checkpoint starts at "
-            "%d (Kafka's group committed %s): recounting from offset %d",
-            partition,
-            since.offset,
-            first,
-            committed,
-            target,
-        )
-        seeker.rewind(partition, target)
-        raise _Rewind(partition)
-
     def forget(self, partitions: list[int]) -> None:
         """``partitions`` were revoked, lost or assigned: what this replica knew of them
         may be stale (another replica counts them meanwhile)."""
         for partition in partitions:
             self._known.pop(partition, None)
-            self._lacking.pop(partition, None)
-            self._rewound.pop(partition, None)
-            self._recount_until.pop(partition, None)
-        metrics.RECOUNTING.set(len(self._recount_until))
-
-    def _recounted(self, partition: int, progress: Progress) -> None:
-        until = self._recount_until.get(partition)
-        if until is not None and progress.offset >= until - 1:
-            del self._recount_until[partition]
-            metrics.RECOUNTING.set(len(self._recount_until))
-            log.warning("partition %d: recounted up to offset %d", partition, until - 1)
+        self.continuity.forget(partitions)
 
 
 def _durability(client: redis.Redis) -> str:
