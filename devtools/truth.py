@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,10 +49,10 @@ def judge(raw: bytes) -> tuple[str, str, int, str] | str:
     return name, identity or "sha1:" + hashlib.sha1(raw).hexdigest(), ms, "event"
 
 
-def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
-    """Expected counts per window, computed independently of the code under test."""
-    windows: dict[int, Counter[str]] = {}
-    seen: set[tuple[int, str, str]] = set()  # a copy counts once in its wiki's window
+def counted(payloads: Iterable[bytes], window_ms: int) -> Iterator[tuple[int, str, bytes]]:
+    """``(window start, server name, payload)`` of each event that counts, in order: a
+    copy (the same identity in its wiki's window) counts once."""
+    seen: set[tuple[int, str, str]] = set()
     for raw in payloads:
         verdict = judge(raw)
         if isinstance(verdict, str):
@@ -62,6 +62,13 @@ def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
         if (start, name, identity) in seen:
             continue
         seen.add((start, name, identity))
+        yield start, name, raw
+
+
+def truth(payloads: Iterable[bytes], window_ms: int) -> dict[int, Counter[str]]:
+    """Expected counts per window, computed independently of the code under test."""
+    windows: dict[int, Counter[str]] = {}
+    for start, name, _ in counted(payloads, window_ms):
         windows.setdefault(start, Counter())[name] += 1
     return windows
 
@@ -94,16 +101,7 @@ def truth_breakdowns(
     """Expected breakdowns per window: per wiki, and for all wikis under ``""``,
     computed independently of the code under test (a copy counts once, as in `truth`)."""
     windows: dict[int, dict[str, Counter[str]]] = {}
-    seen: set[tuple[int, str, str]] = set()
-    for raw in payloads:
-        verdict = judge(raw)
-        if isinstance(verdict, str):
-            continue
-        name, identity, ms, _ = verdict
-        start = ms - ms % window_ms
-        if (start, name, identity) in seen:
-            continue
-        seen.add((start, name, identity))
+    for start, name, raw in counted(payloads, window_ms):
         row = breakdown_row(json.loads(raw))
         for wiki in (name, ""):
             windows.setdefault(start, {}).setdefault(wiki, Counter()).update(row)
