@@ -18,7 +18,6 @@ Figures go to ``artifacts/docker/compose-cluster.json``.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 
@@ -26,12 +25,12 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from devtools.observe import wait_for
-from devtools.servers import free_port
 from tests.support.compose import (
     Stack,
     assert_exact_and_gapless,
     complete_windows,
     docker,
+    project,
     wait_for_new_windows,
 )
 from tests.support.paths import ARTIFACTS
@@ -43,35 +42,15 @@ VICTIM = "kafka-2"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    if not os.environ.get("DOCKER_COMPOSE"):
-        pytest.fail("run through `make test-docker`: it provides the engine, Compose and images")
-    env = {
-        **os.environ,
-        "COMPOSE_FILE": "docker-compose.yml:docker-compose.cluster.yml",
-        "WINDOW_SECONDS": str(WINDOW_SECONDS),
-        "GRACE_SECONDS": "5",
-        "BACKFILL": "0",
-        **{
-            name: str(free_port())
-            for name in (
-                "KAFKA_HOST_PORT",
-                "KAFKA_2_HOST_PORT",
-                "KAFKA_3_HOST_PORT",
-                "REDIS_HOST_PORT",
-                "DASHBOARD_HOST_PORT",
-                "REPLAY_HOST_PORT",
-            )
-        },
-    }
-    built = Stack(f"wikipulse-cluster-{os.getpid()}", env, WINDOW_SECONDS)
-    try:
+    with project(
+        "cluster",
+        WINDOW_SECONDS,
+        more_ports=("KAFKA_2_HOST_PORT", "KAFKA_3_HOST_PORT"),
+        COMPOSE_FILE="docker-compose.yml:docker-compose.cluster.yml",
+        GRACE_SECONDS="5",
+        BACKFILL="0",
+    ) as built:
         yield built
-    finally:
-        built.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
-        folder = ARTIFACTS / "docker"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "compose-cluster.json").write_text(json.dumps(built.figures, indent=2) + "\n")
-        print(f"\ncompose cluster figures: {json.dumps(built.figures)}")
 
 
 def admin(stack: Stack) -> AdminClient:

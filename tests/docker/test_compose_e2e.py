@@ -22,7 +22,6 @@ are printed and written to ``artifacts/docker/compose-e2e.json``.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 
@@ -30,15 +29,14 @@ import httpx
 import pytest
 
 from devtools.observe import wait_for
-from devtools.servers import free_port
 from tests.support.compose import (
     Stack,
     assert_exact_and_gapless,
     complete_windows,
     docker,
+    project,
     wait_for_new_windows,
 )
-from tests.support.paths import ARTIFACTS
 
 WINDOW_SECONDS = 10  # short windows: a few minutes cover every step
 GRACE_SECONDS = 5
@@ -46,32 +44,9 @@ GRACE_SECONDS = 5
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    if not os.environ.get("DOCKER_COMPOSE"):
-        pytest.fail("run through `make test-docker`: it provides the engine, Compose and images")
-    env = {
-        **os.environ,
-        "WINDOW_SECONDS": str(WINDOW_SECONDS),
-        "GRACE_SECONDS": str(GRACE_SECONDS),
-        "BACKFILL": "0",  # from the live end: the backfill is tested on its own
-        **{
-            name: str(free_port())
-            for name in (
-                "KAFKA_HOST_PORT",
-                "REDIS_HOST_PORT",
-                "DASHBOARD_HOST_PORT",
-                "REPLAY_HOST_PORT",
-            )
-        },
-    }
-    built = Stack(f"wikipulse-e2e-{os.getpid()}", env, WINDOW_SECONDS)
-    try:
+    # BACKFILL=0: from the live end (the backfill is tested on its own)
+    with project("e2e", WINDOW_SECONDS, GRACE_SECONDS=str(GRACE_SECONDS), BACKFILL="0") as built:
         yield built
-    finally:
-        built.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
-        folder = ARTIFACTS / "docker"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "compose-e2e.json").write_text(json.dumps(built.figures, indent=2) + "\n")
-        print(f"\ncompose end-to-end figures: {json.dumps(built.figures)}")
 
 
 # ---------------------------------------------------------------- the steps

@@ -3,18 +3,23 @@ it counted: the Docker tier's shared part (tests/docker)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
 import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
+import pytest
 import redis
 
 from devtools.observe import indexed_windows, wait_for, window_counts
+from devtools.servers import free_port
 from devtools.truth import truth
-from tests.support.paths import ROOT
+from tests.support.paths import ARTIFACTS, ROOT
 
 REPLAY_TOPIC = "replay.recentchange"  # the topic named in the replay server's SSE ids
 PREFIX = "wikipulse:"  # REDIS_KEY_PREFIX in docker-compose.yml
@@ -52,6 +57,36 @@ class Stack:
 
     def port(self, name: str) -> int:
         return int(self.env[name])
+
+
+#: The host ports docker-compose.yml publishes, each set to a free one.
+HOST_PORTS = ("KAFKA_HOST_PORT", "REDIS_HOST_PORT", "DASHBOARD_HOST_PORT", "REPLAY_HOST_PORT")
+
+
+@contextlib.contextmanager
+def project(
+    name: str, window_seconds: int, more_ports: tuple[str, ...] = (), **settings: str
+) -> Iterator[Stack]:
+    """A Compose project ``wikipulse-<name>-<pid>`` on free host ports (`HOST_PORTS`
+    and ``more_ports``) with ``settings`` in its environment; brought down with its
+    volumes afterwards, its figures written to ``artifacts/docker/compose-<name>.json``."""
+    if not os.environ.get("DOCKER_COMPOSE"):
+        pytest.fail("run through `make test-docker`: it provides the engine, Compose and images")
+    env = {
+        **os.environ,
+        "WINDOW_SECONDS": str(window_seconds),
+        **settings,
+        **{port: str(free_port()) for port in (*HOST_PORTS, *more_ports)},
+    }
+    built = Stack(f"wikipulse-{name}-{os.getpid()}", env, window_seconds)
+    try:
+        yield built
+    finally:
+        built.compose("down", "-v", "--remove-orphans", "--timeout", "10", check=False)
+        folder = ARTIFACTS / "docker"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"compose-{name}.json").write_text(json.dumps(built.figures, indent=2) + "\n")
+        print(f"\ncompose {name} figures: {json.dumps(built.figures)}")
 
 
 def docker(*args: str) -> str:
