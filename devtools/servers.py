@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_SH = ROOT / "services" / "local.sh"
@@ -82,6 +82,10 @@ class LocalServers:
     (replication factor 3 and ``min.insync.replicas=2`` by default and for the internal
     topics, unclean leader election off), each on ports of its own; the fault suite
     kills and restarts them one by one (`kill_broker`, `start_broker`).
+
+    ``redis_replicas=2`` makes Redis a primary with two replicas and three Sentinels
+    (`sentinels` is ``REDIS_SENTINELS``); `primary`, `redis_pid` and `start_redis_node`
+    let a scenario find, kill and bring back its nodes.
     """
 
     directory: Path
@@ -93,12 +97,20 @@ class LocalServers:
     #: client ports of nodes 2.. of a cluster (node 1 listens on ``kafka_port``)
     more_ports: list[int] = field(default_factory=list)
     more_controller_ports: list[int] = field(default_factory=list)
+    redis_replicas: int = 0
+    #: ports of Redis nodes 2.. (node 1, the first primary, listens on ``redis_port``)
+    replica_ports: list[int] = field(default_factory=list)
+    sentinel_ports: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         while len(self.more_ports) < self.brokers - 1:
             self.more_ports.append(free_port())
         while len(self.more_controller_ports) < self.brokers - 1:
             self.more_controller_ports.append(free_port())
+        while len(self.replica_ports) < self.redis_replicas:
+            self.replica_ports.append(free_port())
+        while self.redis_replicas and len(self.sentinel_ports) < 3:
+            self.sentinel_ports.append(free_port())
 
     @property
     def kafka_ports(self) -> list[int]:
@@ -123,6 +135,9 @@ class LocalServers:
             "KAFKA_PORTS": ",".join(map(str, self.kafka_ports)),
             "KAFKA_CONTROLLER_PORTS": ",".join(map(str, controllers)),
             "REDIS_PORT": str(self.redis_port),
+            "REDIS_REPLICAS": str(self.redis_replicas),
+            "REDIS_REPLICA_PORTS": ",".join(map(str, self.replica_ports)),
+            "REDIS_SENTINEL_PORTS": ",".join(map(str, self.sentinel_ports)),
             "PYTHON": sys.executable,
             # three JVMs share two cores and the tests' processes in CI
             "KAFKA_HEAP_OPTS": "-Xms256m -Xmx768m" if self.brokers == 1 else "-Xms128m -Xmx512m",
@@ -179,6 +194,61 @@ class LocalServers:
         """Stop broker ``node`` cleanly (SIGTERM: a controlled shutdown)."""
         self.stop(f"kafka-{node}")
 
+    # ------------------------------------------------------------ Redis with Sentinel
+
+    @property
+    def redis_ports(self) -> list[int]:
+        """The port of each Redis node, node 1 (the first primary) first."""
+        return [self.redis_port, *self.replica_ports]
+
+    @property
+    def sentinels(self) -> str:
+        """``REDIS_SENTINELS`` for this Redis (empty when it runs alone)."""
+        return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def primary(self) -> int | None:
+        """The node (1-based) the Sentinels name as primary now (None: no answer)."""
+        import redis
+
+        for port in self.sentinel_ports:
+            try:
+                found = redis.Redis(port=port, socket_timeout=2).sentinel_master("wikipulse")
+            except redis.RedisError:
+                continue
+            state = cast(dict[str, Any], found)
+            if state["is_master"] and not state["is_sdown"] and state["port"] in self.redis_ports:
+                return self.redis_ports.index(state["port"]) + 1
+        return None
+
+    def redis_pid(self, node: int) -> int | None:
+        """The pid of Redis node ``node`` (1-based) while it runs, else None."""
+        try:
+            pid = int((self.directory / f"redis-{node}" / "redis.pid").read_text())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid if process_running(pid) else None
+
+    def kill_redis_node(self, node: int, timeout: float = 10) -> None:
+        """SIGKILL Redis node ``node``; returns once nothing listens on its port."""
+        pid = self.redis_pid(node)
+        if pid is None:
+            raise RuntimeError(f"redis node {node} is not running")
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while self.redis_pid(node) is not None or _listening(self.redis_ports[node - 1]):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis node {node} (pid {pid}) outlived SIGKILL")
+            time.sleep(0.05)
+        (self.directory / f"redis-{node}" / "redis.pid").unlink(missing_ok=True)
+
+    def start_redis_node(self, node: int) -> None:
+        """(Re)start Redis node ``node`` with the configuration Sentinel left it."""
+        self.start(f"redis-{node}")
+
 
 def _listening(port: int) -> bool:
     """Whether something accepts connections on ``port`` of this machine."""
@@ -206,6 +276,8 @@ class Services:
     kafka_source: Source
     redis_source: Source
     local: LocalServers | None = None
+    #: ``REDIS_SENTINELS`` when Redis is a primary with replicas and Sentinels
+    sentinels: str = ""
 
 
 @contextlib.contextmanager

@@ -9,9 +9,15 @@
 #                              replication factor 3 and min.insync.replicas=2 by default and for
 #                              the internal topics, unclean leader election off; kafka-I starts
 #                              (or restarts) node I of that cluster alone
-#   services/local.sh down [kafka|redis|kafka-I]  stop exactly the processes `up` started (pid files)
+#                              REDIS_REPLICAS=2 (or --redis-replicas 2) makes Redis highly available:
+#                              the primary on REDIS_PORT, replicas on the next ports, and three
+#                              Sentinels (26379..26381) monitoring it as `wikipulse` (quorum 2);
+#                              redis-I / sentinel-I (re)starts one of them
+#   services/local.sh down [kafka|redis|kafka-I|redis-I|sentinel-I]
+#                              stop exactly the processes `up` started (pid files)
 #   services/local.sh status   say what runs where
 #   services/local.sh bootstrap [--brokers N]     print the bootstrap list (KAFKA_BROKER_ADDRESS)
+#   services/local.sh sentinels                  print the Sentinels (REDIS_SENTINELS), if any
 #   services/local.sh clean    down, then delete the data (a fresh cluster id next time)
 #
 # `make services` / `make services-down` call this; so do the test fixtures (devtools/servers.py),
@@ -26,7 +32,13 @@
 #                          (default: KAFKA_PORT, KAFKA_PORT+2, ...)
 #   KAFKA_CONTROLLER_PORTS a cluster's controller ports, likewise
 #                          (default: KAFKA_CONTROLLER_PORT, KAFKA_CONTROLLER_PORT+2, ...)
-#   REDIS_PORT             Redis on 127.0.0.1                  (default: 6379)
+#   REDIS_PORT             Redis on 127.0.0.1 (the first node) (default: 6379)
+#   REDIS_REPLICAS         replicas of the Redis primary, with three Sentinels when above 0
+#                                                              (default: 0, a single Redis)
+#   REDIS_REPLICA_PORTS    their ports, comma-separated        (default: REDIS_PORT+1, +2, ...)
+#   REDIS_SENTINEL_PORTS   the three Sentinels' ports          (default: 26379,26380,26381)
+#   REDIS_SENTINEL_MASTER  the name they monitor the primary as (default: wikipulse)
+#   REDIS_DOWN_AFTER_MS    a primary silent this long is down for a Sentinel (default: 5000)
 #   KAFKA_HOME             an existing Kafka installation: its libs/ is used instead of Maven
 #   KAFKA_HEAP_OPTS        JVM heap of each broker             (default: -Xms256m -Xmx1g; in a
 #                                                              cluster -Xms128m -Xmx512m, so
@@ -43,6 +55,11 @@ KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 KAFKA_BROKERS="${KAFKA_BROKERS:-1}"
+REDIS_REPLICAS="${REDIS_REPLICAS:-0}"
+REDIS_SENTINEL_PORTS="${REDIS_SENTINEL_PORTS:-26379,26380,26381}"
+REDIS_SENTINEL_MASTER="${REDIS_SENTINEL_MASTER:-wikipulse}"
+REDIS_DOWN_AFTER_MS="${REDIS_DOWN_AFTER_MS:-5000}"
+SENTINELS=3
 PYTHON="${PYTHON:-$root/.venv/bin/python}"
 KAFKA_VERSION="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")"
 JARS_DIR="${KAFKA_JARS_DIR:-$root/.cache/kafka-$KAFKA_VERSION/libs}"
@@ -236,7 +253,102 @@ wait_for_kafka() {
   say "kafka $KAFKA_VERSION ready on $address ($k); logs: $dir/logs/server.log"
 }
 
+# ---------------------------------------------------------------- Redis with Sentinel
+#
+# REDIS_REPLICAS > 0: nodes redis-1 (REDIS_PORT, the first primary), redis-2.. (replicas)
+# and sentinel-1..3, each with a config file of its own written on its first start only:
+# Sentinel rewrites them on a failover (who is primary, who replicates whom), so a node
+# restarted later keeps its place instead of claiming to be the primary again.
+redis_node_port() {  # node I (1-based) of the replicated set
+  if [ "$1" = 1 ]; then echo "$REDIS_PORT"; return; fi
+  if [ -n "${REDIS_REPLICA_PORTS:-}" ]; then echo "$REDIS_REPLICA_PORTS" | cut -d, -f"$(($1 - 1))"
+  else echo $((REDIS_PORT + $1 - 1)); fi
+}
+sentinel_port() { echo "$REDIS_SENTINEL_PORTS" | cut -d, -f"$1"; }
+
+# the Sentinels' addresses: what REDIS_SENTINELS should be (empty for a single Redis)
+sentinels() {
+  local i list=""
+  [ "$REDIS_REPLICAS" -gt 0 ] || return 0
+  for i in $(seq 1 "$SENTINELS"); do list="$list${list:+,}127.0.0.1:$(sentinel_port "$i")"; done
+  echo "$list"
+}
+
+start_redis_node() {
+  local id="$1" dir="$SERVICES_DIR/redis-$1" port
+  port="$(redis_node_port "$id")"
+  [ -n "$port" ] || die "no port for redis node $id in REDIS_REPLICA_PORTS"
+  if pid_alive "$dir/redis.pid"; then say "redis-$id already running (pid $(cat "$dir/redis.pid"))"; return 0; fi
+  port_busy "$port" && die "port $port is taken: stop what listens there or set REDIS_PORT / REDIS_REPLICA_PORTS"
+  mkdir -p "$dir"
+  if [ ! -f "$dir/redis.conf" ]; then
+    # Every write fsynced (as a single Redis), and the processor WAITs for a replica
+    # before each commit. A primary that hears from no replica for 10 s refuses writes:
+    # cut off from them, it would take writes a failover then throws away (split brain).
+    # A replica that lost its primary answers no reads rather than stale ones.
+    {
+      echo "bind 127.0.0.1"
+      echo "port $port"
+      echo "dir $dir"
+      echo "pidfile $dir/redis.pid"
+      echo "logfile $dir/redis.log"
+      echo "daemonize yes"
+      echo "appendonly yes"
+      echo "appendfsync always"
+      echo 'save ""'
+      echo "min-replicas-to-write 1"
+      echo "min-replicas-max-lag 10"
+      echo "replica-serve-stale-data no"
+      [ "$id" = 1 ] || echo "replicaof 127.0.0.1 $REDIS_PORT"
+    } >"$dir/redis.conf"
+  fi
+  redis-server "$dir/redis.conf" >/dev/null || die "redis-$id failed to start (log: $dir/redis.log)"
+  local i
+  for i in $(seq 1 50); do [ -s "$dir/redis.pid" ] && break; sleep 0.1; done
+}
+
+start_sentinel() {
+  local id="$1" dir="$SERVICES_DIR/sentinel-$1" port
+  port="$(sentinel_port "$id")"
+  [ -n "$port" ] || die "no port for sentinel $id in REDIS_SENTINEL_PORTS"
+  if pid_alive "$dir/sentinel.pid"; then say "sentinel-$id already running (pid $(cat "$dir/sentinel.pid"))"; return 0; fi
+  port_busy "$port" && die "port $port is taken: stop what listens there or set REDIS_SENTINEL_PORTS"
+  mkdir -p "$dir"
+  if [ ! -f "$dir/sentinel.conf" ]; then
+    # quorum 2 of 3: one Sentinel alone never fails the primary over
+    {
+      echo "bind 127.0.0.1"
+      echo "port $port"
+      echo "dir $dir"
+      echo "pidfile $dir/sentinel.pid"
+      echo "logfile $dir/sentinel.log"
+      echo "daemonize yes"
+      echo "sentinel monitor $REDIS_SENTINEL_MASTER 127.0.0.1 $REDIS_PORT 2"
+      echo "sentinel down-after-milliseconds $REDIS_SENTINEL_MASTER $REDIS_DOWN_AFTER_MS"
+      echo "sentinel failover-timeout $REDIS_SENTINEL_MASTER 20000"
+      echo "sentinel parallel-syncs $REDIS_SENTINEL_MASTER 1"
+    } >"$dir/sentinel.conf"
+  fi
+  redis-server "$dir/sentinel.conf" --sentinel >/dev/null || die "sentinel-$id failed to start (log: $dir/sentinel.log)"
+  local i
+  for i in $(seq 1 50); do [ -s "$dir/sentinel.pid" ] && break; sleep 0.1; done
+}
+
+start_redis_ha() {
+  local i
+  for i in $(seq 1 $((REDIS_REPLICAS + 1))); do start_redis_node "$i"; done
+  for i in $(seq 1 "$SENTINELS"); do start_sentinel "$i"; done
+}
+
+wait_for_redis_ha() {
+  local r
+  r="$("$PYTHON" "$here/probe.py" sentinel "$(sentinels)" 60 "$REDIS_SENTINEL_MASTER" "$REDIS_REPLICAS")" \
+    || { tail -n 20 "$SERVICES_DIR"/sentinel-1/sentinel.log >&2 2>/dev/null; die "redis with sentinel did not become ready"; }
+  say "redis ready: $r; Sentinels $(sentinels) (REDIS_SENTINELS); logs: $SERVICES_DIR/redis-*/redis.log"
+}
+
 start_redis() {
+  if [ "$REDIS_REPLICAS" -gt 0 ]; then start_redis_ha; return; fi
   local dir="$SERVICES_DIR/redis"
   if pid_alive "$dir/redis.pid"; then say "redis already running (pid $(cat "$dir/redis.pid"))"; return 0; fi
   port_busy "$REDIS_PORT" && die "port $REDIS_PORT is taken: stop what listens there or set REDIS_PORT"
@@ -251,12 +363,20 @@ start_redis() {
 up() {
   local which="${1:-all}" r node=""
   case "$KAFKA_BROKERS" in ''|*[!0-9]*|0) die "--brokers needs a number of at least 1, got '$KAFKA_BROKERS'" ;; esac
+  case "$REDIS_REPLICAS" in ''|*[!0-9]*) die "REDIS_REPLICAS needs a number, got '$REDIS_REPLICAS'" ;; esac
   case "$which" in
     all|kafka|redis) ;;
     kafka-[0-9]*)
       node="${which#kafka-}"
       [ "$KAFKA_BROKERS" != 1 ] && [ "$node" -ge 1 ] && [ "$node" -le "$KAFKA_BROKERS" ] \
         || die "$which: no such node in a cluster of $KAFKA_BROKERS (give --brokers N)" ;;
+    redis-[0-9]*|sentinel-[0-9]*)
+      [ "$REDIS_REPLICAS" -gt 0 ] || die "$which: Redis runs alone (set REDIS_REPLICAS)"
+      deps
+      mkdir -p "$SERVICES_DIR"
+      if [ "${which%%-*}" = redis ]; then start_redis_node "${which#redis-}"; else start_sentinel "${which#sentinel-}"; fi
+      say "$which started"
+      return ;;
     *) die "up: unknown service $which" ;;
   esac
   deps
@@ -270,6 +390,7 @@ up() {
   fi
   if [ "$which" = all ] || [ "$which" = redis ]; then
     start_redis
+    if [ "$REDIS_REPLICAS" -gt 0 ]; then wait_for_redis_ha; return; fi
     r="$("$PYTHON" "$here/probe.py" redis "127.0.0.1:$REDIS_PORT" 30)" || die "redis did not become ready"
     say "redis ready on 127.0.0.1:$REDIS_PORT ($r); log: $SERVICES_DIR/redis/redis.log"
   fi
@@ -297,14 +418,29 @@ kafka_pidfiles() {
   return 0
 }
 
+# the pid files of every Redis process `up` started here: a single Redis, or the
+# replicated set's Sentinels and nodes (Sentinels first: no failover while stopping)
+redis_pidfiles() {
+  local f
+  for f in "$SERVICES_DIR"/sentinel-[0-9]*/sentinel.pid "$SERVICES_DIR/redis/redis.pid" \
+           "$SERVICES_DIR"/redis-[0-9]*/redis.pid; do
+    [ -f "$f" ] && echo "$f"
+  done
+  return 0
+}
+
 down() {
   local which="${1:-all}" f
   case "$which" in
     kafka-[0-9]*) stop_pid "kafka node ${which#kafka-}" "$SERVICES_DIR/$which/kafka.pid"; return ;;
+    redis-[0-9]*) stop_pid "$which" "$SERVICES_DIR/$which/redis.pid"; return ;;
+    sentinel-[0-9]*) stop_pid "$which" "$SERVICES_DIR/$which/sentinel.pid"; return ;;
     all|kafka|redis) ;;
     *) die "down: unknown service $which" ;;
   esac
-  [ "$which" = kafka ] || stop_pid redis "$SERVICES_DIR/redis/redis.pid"
+  if [ "$which" != kafka ]; then
+    for f in $(redis_pidfiles); do stop_pid "$(basename "$(dirname "$f")")" "$f"; done
+  fi
   if [ "$which" != redis ]; then
     # a cluster's nodes are asked to stop together: one by one, the last would wait in
     # vain for a controller quorum to hand its partitions to
@@ -325,7 +461,25 @@ status() {
     fi
   done
   [ -n "$found" ] || say "kafka not running"
-  pid_alive "$SERVICES_DIR/redis/redis.pid" && say "redis running on 127.0.0.1:$REDIS_PORT (pid $(cat "$SERVICES_DIR/redis/redis.pid"))" || say "redis not running"
+  if [ -f "$SERVICES_DIR/redis/redis.pid" ] || [ -z "$(redis_pidfiles)" ]; then
+    pid_alive "$SERVICES_DIR/redis/redis.pid" && say "redis running on 127.0.0.1:$REDIS_PORT (pid $(cat "$SERVICES_DIR/redis/redis.pid"))" || say "redis not running"
+  fi
+  for f in "$SERVICES_DIR"/redis-[0-9]*/redis.pid "$SERVICES_DIR"/sentinel-[0-9]*/sentinel.pid; do
+    [ -f "$f" ] || continue
+    node="$(basename "$(dirname "$f")")"
+    if pid_alive "$f"; then say "$node running (pid $(cat "$f")): $(describe_node "$(dirname "$f")")"; else say "$node not running"; fi
+  done
+}
+
+# where a node of the replicated set listens, and what it is now
+describe_node() {
+  local port role=""
+  port="$(sed -n 's/^port //p' "$1"/*.conf 2>/dev/null | head -n1)"
+  if [ -f "$1/redis.conf" ] && command -v redis-cli >/dev/null 2>&1; then
+    role="$(redis-cli -p "$port" role 2>/dev/null | head -n1)"
+    case "$role" in master) role=", primary" ;; slave) role=", replica" ;; *) role="" ;; esac
+  fi
+  echo "127.0.0.1:$port$role"
 }
 
 # --brokers N anywhere among the arguments; the other one names the service
@@ -334,6 +488,8 @@ parse_options() {
     case "$1" in
       --brokers) [ $# -ge 2 ] || die "--brokers needs a number"; KAFKA_BROKERS="$2"; shift 2 ;;
       --brokers=*) KAFKA_BROKERS="${1#--brokers=}"; shift ;;
+      --redis-replicas) [ $# -ge 2 ] || die "--redis-replicas needs a number"; REDIS_REPLICAS="$2"; shift 2 ;;
+      --redis-replicas=*) REDIS_REPLICAS="${1#--redis-replicas=}"; shift ;;
       *) ARG="$1"; shift ;;
     esac
   done
@@ -349,6 +505,7 @@ case "$command" in
   down) down "$ARG" ;;
   status) status ;;
   bootstrap) bootstrap ;;
+  sentinels) sentinels ;;
   clean) down; rm -rf "$SERVICES_DIR"; say "removed $SERVICES_DIR" ;;
-  *) echo "usage: $0 deps|up [--brokers N] [kafka|redis|kafka-I]|down [kafka|redis|kafka-I]|status|bootstrap [--brokers N]|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 deps|up [--brokers N] [--redis-replicas N] [kafka|redis|kafka-I|redis-I|sentinel-I]|down [the same]|status|bootstrap|sentinels|clean" >&2; exit 2 ;;
 esac

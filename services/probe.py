@@ -5,6 +5,7 @@ really talk to the broker, not merely when its port is open.
 
     python services/probe.py kafka 127.0.0.1:9092[,127.0.0.1:9094,...] [timeout_s] [brokers]
     python services/probe.py redis 127.0.0.1:6379 [timeout_s]
+    python services/probe.py sentinel 127.0.0.1:26379,... [timeout_s] [master] [replicas]
 """
 
 from __future__ import annotations
@@ -52,12 +53,50 @@ def redis_ready(address: str, timeout: float) -> str:
     raise SystemExit(f"redis at {address} did not answer PING: {last}")
 
 
+def sentinel_ready(addresses: str, timeout: float, master: str, replicas: int) -> str:
+    """Ready once every Sentinel knows the primary as up, its ``replicas`` replicas and
+    the other Sentinels, and the primary has its replicas online: only then can a
+    failover happen (and the processor's WAIT for a replica be answered)."""
+    import redis
+
+    sentinels = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in addresses.split(","))]
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            states = [
+                redis.Redis(host, port, socket_timeout=2).sentinel_master(master)
+                for host, port in sentinels
+            ]
+            primary = states[0]
+            info = redis.Redis(primary["ip"], primary["port"], socket_timeout=2).info("replication")
+            online = sum(
+                1 for k, v in info.items() if k.startswith("slave") and v.get("state") == "online"
+            )
+            ready = [
+                s["is_master"]
+                and not s["is_sdown"]
+                and s["num-slaves"] >= replicas
+                and s["num-other-sentinels"] >= len(sentinels) - 1
+                for s in states
+            ]
+            if all(ready) and online >= replicas:
+                return f"primary {primary['ip']}:{primary['port']} with {online} replica(s)"
+            last = f"primary with {online} replica(s) online; sentinels ready: {ready}"
+        except Exception as exc:  # still starting
+            last = str(exc)
+        time.sleep(0.3)
+    raise SystemExit(f"redis sentinels at {addresses} not ready for {master!r}: {last}")
+
+
 def main(argv: list[str]) -> None:
-    if len(argv) < 3 or argv[1] not in ("kafka", "redis"):
+    if len(argv) < 3 or argv[1] not in ("kafka", "redis", "sentinel"):
         raise SystemExit(__doc__)
     timeout = float(argv[3]) if len(argv) > 3 else 60.0
     if argv[1] == "kafka":
         print(kafka_ready(argv[2], timeout, int(argv[4]) if len(argv) > 4 else 1))
+    elif argv[1] == "sentinel":
+        print(sentinel_ready(argv[2], timeout, argv[4], int(argv[5])))
     else:
         print(redis_ready(argv[2], timeout))
 
