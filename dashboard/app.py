@@ -9,6 +9,7 @@ text. The front end is plain files under ``static/`` (no CDN, no build step).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,7 @@ from pydantic import BaseModel
 
 from dashboard.settings import DashboardSettings
 from wikipulse import __version__
+from wikipulse.redis_client import connect_async
 from wikipulse.store import (
     ALL_WIKIS,
     ROLLUPS,
@@ -158,8 +160,8 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     settings = settings or DashboardSettings()
     # Reads go through the (blocking) window store in worker threads; only the live
     # stream holds an asyncio connection, for its pub/sub subscription.
-    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix, timeout=5)
-    announcements = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    store = WindowStore.connect(settings, timeout=5, reads=True)
+    announcements = connect_async(settings, timeout=5)
     channel = store.channel
 
     @asynccontextmanager
@@ -328,6 +330,12 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
 
     started = time.monotonic()
 
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> Response:
+        """For a liveness probe: the process serves requests. Nothing else, on purpose: a
+        stalled pipeline or a Redis away is not fixed by restarting the dashboard."""
+        return Response("ok", media_type="text/plain")
+
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         """Health for orchestrators: 200 while complete windows keep arriving.
@@ -377,7 +385,13 @@ async def window_events(
     idle = 0.0
     try:
         while not await request.is_disconnected():
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            try:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            except redis.RedisError as exc:
+                # Redis went away for longer than the client's retries (a failover): end
+                # this stream; the browser reconnects after `retry` and subscribes anew
+                log.warning("live stream ended: redis %s", type(exc).__name__)
+                return
             if message is None:
                 idle += 1.0
                 if idle >= KEEPALIVE_SECONDS:
@@ -389,5 +403,6 @@ async def window_events(
             if start.isdigit():
                 yield f"event: window\ndata: {start}\n\n".encode()
     finally:
-        await pubsub.unsubscribe(channel)
+        with contextlib.suppress(redis.RedisError):
+            await pubsub.unsubscribe(channel)
         await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -14,14 +14,17 @@ wikipulse history WIKI --since 24h [--by bot|type] [--resolution 5m]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
 import time
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import redis
 from pydantic import ValidationError
+from redis.client import PubSub
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -29,6 +32,7 @@ from rich.text import Text
 
 from dashboard.settings import DashboardSettings
 from wikipulse.events import CHANGE_TYPES
+from wikipulse.redis_client import transient
 from wikipulse.store import (
     ALL_WIKIS,
     ROLLUPS,
@@ -86,7 +90,7 @@ def render_unusual(report: UnusualReport, settings: DashboardSettings) -> Table:
 
 
 def unusual(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
-    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix, timeout=10)
+    store = WindowStore.connect(settings, timeout=10, reads=True)
     try:
         start = args.window if args.window is not None else store.latest()
         report = None
@@ -156,7 +160,7 @@ def render_history(name: str, resolution: str, points: list[Point], by: str | No
 
 
 def history(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
-    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix, timeout=10)
+    store = WindowStore.connect(settings, timeout=10, reads=True)
     try:
         resolution = args.resolution or pick_resolution(store, args.since)
         until = int(time.time() * 1000)
@@ -185,7 +189,7 @@ def top(store: WindowStore, window: int | None, limit: int) -> Leaderboard | Non
 
 
 def run(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
-    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix, timeout=10)
+    store = WindowStore.connect(settings, timeout=10, reads=True)
     try:
         board = top(store, args.window, args.limit)
         if board is None and not args.watch:
@@ -198,20 +202,44 @@ def run(args: argparse.Namespace, settings: DashboardSettings, console: Console)
             assert board is not None
             console.print(render(board))
             return 0
-        pubsub = store.subscribe()
         placeholder = Text("waiting for the first complete window…")
         with Live(render(board) if board else placeholder, console=console) as live:
-            while True:
-                message = pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
-                if message is not None:
-                    board = top(store, None, args.limit)
-                    if board is not None:
-                        live.update(render(board))
+            watch(store, args.limit, live)
     except redis.RedisError as exc:
         console.print(f"[red]cannot read Redis: {type(exc).__name__}: {exc}[/red]")
         return 2
     finally:
         store.close()
+
+
+def watch(store: WindowStore, limit: int, live: Live) -> NoReturn:
+    """Redraw the leaderboard whenever a window completes, for good: Redis going away
+    (a failover, a restart) is waited out and the subscription made again, and the
+    windows completed meanwhile show at once."""
+    pubsub: PubSub | None = None
+    while True:
+        try:
+            if pubsub is None:
+                pubsub = store.subscribe()
+                board = top(store, None, limit)
+                if board is not None:
+                    live.update(render(board))
+            message = pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+            if message is not None:
+                board = top(store, None, limit)
+                if board is not None:
+                    live.update(render(board))
+        except redis.RedisError as exc:
+            if not transient(exc):
+                raise
+            if pubsub is not None:
+                with contextlib.suppress(redis.RedisError):
+                    pubsub.close()
+                pubsub = None
+            live.console.print(
+                f"[yellow]Redis unavailable ({type(exc).__name__}); reconnecting…[/yellow]"
+            )
+            time.sleep(1.0)
 
 
 def main(argv: list[str] | None = None) -> None:

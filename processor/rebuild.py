@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     targets = high_watermarks(settings)
     source = topic_id(settings, settings.raw_topic)
     app = build_app(settings)
-    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix)
+    store = WindowStore.connect(settings, reads=True)
     done = threading.Event()
 
     def watch() -> None:

@@ -45,7 +45,9 @@ from typing import Any, cast
 import redis
 from redis.client import PubSub
 
+from wikipulse import redis_client
 from wikipulse.events import CHANGE_TYPES
+from wikipulse.settings import RedisSettings
 from wikipulse.unusual import Rule, Unusual, find_unusual
 
 WRITE_WINDOWS = (Path(__file__).parent / "write_windows.lua").read_text()
@@ -119,6 +121,12 @@ class SourceKeys:
     def pending(self) -> str:
         """Windows some partition has finalized that are not published yet."""
         return f"{self.base}pending"
+
+    @property
+    def durable(self) -> str:
+        """A marker the processor writes and waits for before each commit: once a
+        replica (or the disk) has it, it has every write before it."""
+        return f"{self.base}durable"
 
     def open_windows(self, partition: int) -> str:
         """The starts of one partition's open (not yet final) windows."""
@@ -398,11 +406,13 @@ class WindowStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def connect(cls, url: str, prefix: str, timeout: float = 10.0) -> WindowStore:
-        client = redis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=5, health_check_interval=15
-        )
-        return cls(client, KeyLayout(prefix))
+    def connect(
+        cls, settings: RedisSettings, timeout: float = 10.0, reads: bool = False
+    ) -> WindowStore:
+        """The store of ``settings`` (its URL or its Sentinels, its prefix); ``reads``:
+        a reader's client, which waits out a failover (`wikipulse.redis_client`)."""
+        client = redis_client.connect(settings, timeout=timeout, reads=reads)
+        return cls(client, KeyLayout(settings.redis_key_prefix))
 
     def close(self) -> None:
         self.client.close()

@@ -8,11 +8,12 @@ import pytest
 from processor.app import RecordedMismatch, _check_recorded
 from processor.settings import ProcessorSettings
 from tests.support.names import Names
+from wikipulse.settings import RedisSettings
 from wikipulse.store import Batch, WindowStore
 
 
 def recorded(redis_url: str, prefix: str, source: str, partitions: int, window_ms: int) -> None:
-    store = WindowStore.connect(redis_url, prefix)
+    store = WindowStore.connect(RedisSettings(redis_url=redis_url, redis_key_prefix=prefix))
     store.write(
         Batch(0, 0), partitions=partitions, window_ms=window_ms, ttl_seconds=60, source=source
     )

@@ -32,6 +32,7 @@ from quixstreams.state import StateStoreManager
 from processor.pipeline import wire
 from processor.sink import RedisWindowSink
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
+from wikipulse.settings import RedisSettings
 from wikipulse.store import KeyLayout, Scored, WindowStore
 
 RAW, DLQ = "raw", "raw.dlq"
@@ -159,9 +160,9 @@ class InProcessPipeline:
             raw, topic_manager=topics, processing_context=context, registry=registry
         )
         registry.register_root(sdf)
+        redis_settings = RedisSettings(redis_url=self.redis_url, redis_key_prefix=self.prefix)
         self.sink = RedisWindowSink(
-            self.redis_url,
-            self.prefix,
+            redis_settings,
             window_ms=self.window_ms,
             grace_ms=self.grace_ms,
             ttl_seconds=self.ttl_seconds,
@@ -171,7 +172,7 @@ class InProcessPipeline:
             backpressure_seconds=0.1,
         )
         self.sink.setup()
-        self.store = WindowStore.connect(self.redis_url, self.prefix)
+        self.store = WindowStore.connect(redis_settings)
         wire(sdf, dlq_topic=dlq, sink=self.sink)
         self._run = registry.compose_all()[RAW]
         context.init_checkpoint()

@@ -45,6 +45,7 @@ class Pipeline:
             "RAW_TOPIC": self.names.topic,
             "RAW_TOPIC_PARTITIONS": "6",
             "REDIS_URL": self.services.redis_url,
+            "REDIS_SENTINELS": self.services.sentinels,
             "REDIS_KEY_PREFIX": self.names.prefix,
             "CONSUMER_GROUP": self.names.group,
             "SSE_URL": self.sse_url,
