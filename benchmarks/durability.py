@@ -37,7 +37,7 @@ from benchmarks.data import preload
 from devtools.servers import free_port, provide
 from wikipulse.kafka import ensure_topic
 from wikipulse.settings import KafkaSettings
-from wikipulse.store import Batch, Progress, WindowStore
+from wikipulse.store import Batch, KeyLayout, Progress, WindowStore
 
 CONFIGS = {
     "always": ["--appendonly", "yes", "--appendfsync", "always"],
@@ -65,7 +65,9 @@ def start_redis(folder: Path, options: list[str]) -> tuple[subprocess.Popen[byte
 
 def live_writes(url: str, writes: int) -> list[float]:
     """Seconds per fenced write of a live-sized batch."""
-    store = WindowStore.connect(url, f"bench-durability:{uuid.uuid4().hex[:8]}:")
+    store = WindowStore(
+        redis.Redis.from_url(url), KeyLayout(f"bench-durability:{uuid.uuid4().hex[:8]}:")
+    )
     progress = {p: Progress() for p in range(PARTITIONS)}
     took = []
     start = 1_767_225_600_000

@@ -15,9 +15,9 @@ from quixstreams.exceptions.assignment import PartitionAssignmentError
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
 from processor.app import RecordedMismatch, build_app
+from processor.durability import UnsafeRedis
 from processor.metrics import RESTARTS_IN_A_ROW
 from processor.settings import ProcessorSettings
-from processor.sink import UnsafeRedis
 from processor.watchdog import CommitWatchdog, kafka_answers, report_stuck, watch_commits
 from wikipulse.kafka import startup_failure
 from wikipulse.observability import serve_metrics, setup_logging

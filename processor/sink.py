@@ -4,13 +4,16 @@ and recounted from the raw topic when Redis lost them.
 The pipeline hands the sink every record it processes (`take`); Quix Streams calls
 `flush` just before it commits the checkpoint. `flush` counts each partition's records
 with `processor.windows.tally` and writes the sums in one fenced step
-(`wikipulse.store.WindowStore.write`), then makes the write durable before Quix
-commits the offsets.
+(`wikipulse.store.WindowStore.write`), then makes the writes durable before Quix
+commits the offsets (`processor.durability`: on the disk, on a replica).
 
-**Back-pressure.** When Redis is unreachable, or another writer moved a partition on
-since this replica read its progress, the sink raises `SinkBackpressureError`: Quix
-aborts the checkpoint, seeks back to its start and reads it again a moment later; the
-next flush reads the stored progress again and skips what Redis has counted.
+**Back-pressure.** When Redis is unreachable or between primaries (a failover, a
+primary cut off from its replicas: `wikipulse.redis_client.transient`), when its writes
+cannot be confirmed durable, or when another writer moved a partition on since this
+replica read its progress, the sink raises `SinkBackpressureError`: Quix aborts the
+checkpoint, seeks back to its start and reads it again a moment later; the next flush
+reads the stored progress again (from the new primary, after a failover) and skips
+what Redis has counted.
 
 **Redis is a view of the raw topic.** Where Redis holds less than Kafka's group
 committed, the partition is counted again from the raw topic (`processor.recount`).
@@ -18,7 +21,6 @@ committed, the partition is counted again from the raw topic (`processor.recount
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -27,24 +29,15 @@ from quixstreams.models import HeadersTuples
 from quixstreams.sinks import BaseSink, SinkBackpressureError
 
 from processor import metrics
+from processor.durability import Durability, NotDurable, check_server, confirm
 from processor.records import FACTS, TIME_MS
 from processor.recount import Continuity, Rewind, Seeker
 from processor.windows import Taken, tally
+from wikipulse import redis_client
+from wikipulse.settings import RedisSettings
 from wikipulse.store import ROLLUPS, Progress, Rollup, StaleProgress, WindowStore
 
 log = logging.getLogger(__name__)
-
-
-class Durability:
-    """How a write is made durable before Quix commits the offsets it covers."""
-
-    FSYNC = "fsync"  # the server fsyncs every write (appendonly yes, appendfsync always)
-    WAITAOF = "waitaof"  # Redis 7.2+: WAITAOF 1 0 after each flush
-    NONE = "none"  # neither: a lost write is recounted from the raw topic
-
-
-class UnsafeRedis(Exception):
-    """A Redis the windows cannot be kept in (it may evict keys)."""
 
 
 class RedisWindowSink(BaseSink):
@@ -56,8 +49,7 @@ class RedisWindowSink(BaseSink):
 
     def __init__(
         self,
-        redis_url: str,
-        key_prefix: str,
+        redis: RedisSettings,
         window_ms: int,
         grace_ms: int,
         ttl_seconds: int,
@@ -66,10 +58,13 @@ class RedisWindowSink(BaseSink):
         source: str = "",
         backpressure_seconds: float = 2.0,
         rollups: tuple[Rollup, ...] = ROLLUPS,
+        wait_replicas: int | None = None,
+        wait_timeout_seconds: float = 5.0,
     ) -> None:
         super().__init__()
-        self._url = redis_url
-        self._prefix = key_prefix
+        self._redis = redis
+        self._wait_replicas = wait_replicas
+        self._wait_timeout = wait_timeout_seconds
         self._window_ms = window_ms
         self._grace_ms = grace_ms
         self._ttl = ttl_seconds
@@ -78,8 +73,10 @@ class RedisWindowSink(BaseSink):
         self._retry_after = backpressure_seconds
         self._rollups = rollups
         self._store: WindowStore | None = None
-        self.durability = Durability.NONE
-        self._server_checked = False
+        self.durability = Durability()
+        #: the failovers this process had seen when it last checked the server (None:
+        #: not checked yet); a new primary may be set up otherwise
+        self._checked_at: float | None = None
         self._pending: dict[int, list[Taken]] = {}
         #: each partition's progress as this replica last read or wrote it
         self._known: dict[int, Progress] = {}
@@ -96,34 +93,25 @@ class RedisWindowSink(BaseSink):
         return self._store
 
     def setup(self) -> None:
-        self._store = WindowStore.connect(self._url, self._prefix)
+        self._store = WindowStore.connect(self._redis)
         try:
             self._check_server()
-        except redis.ConnectionError as exc:  # the first flush will back off until it is up
+        except redis.RedisError as exc:  # the first flush will back off until it is up
+            if not redis_client.transient(exc):
+                raise
             log.warning("redis not reachable yet: %s", type(exc).__name__)
 
     def _check_server(self) -> None:
-        """What this Redis offers to make a write durable, and that it never evicts the
-        working state (an evicted open or final set would publish a window short)."""
-        client = self.store.client
-        self.durability = _durability(client)
-        self._server_checked = True
-        try:
-            policy = str(client.config_get("maxmemory-policy").get("maxmemory-policy", ""))
-        except redis.ResponseError:  # CONFIG disabled (managed Redis): the docs say why
-            policy = ""
-        if policy and policy != "noeviction":
-            # volatile-* too: buckets and published windows carry a TTL, and an evicted
-            # bucket still waiting for its windows would be listed complete, short
-            raise UnsafeRedis(
-                f"redis evicts keys (maxmemory-policy {policy}): the windows' state and "
-                "history must never be evicted; use maxmemory-policy noeviction"
-            )
-        if self.durability == Durability.NONE:
-            log.warning(
-                "redis neither fsyncs every write (appendfsync always) nor has WAITAOF: a "
-                "crash can lose its last writes, which are then recounted from Kafka"
-            )
+        """What this Redis offers to make a write durable, and that it never evicts
+        (`processor.durability.check_server`); again after a failover."""
+        failovers = redis_client.failovers_seen()
+        self.durability = check_server(
+            self.store.client,
+            self._wait_replicas,
+            sentinel=bool(self._redis.sentinels),
+            timeout_seconds=self._wait_timeout,
+        )
+        self._checked_at = failovers
 
     def take(
         self, partition: int, offset: int, time_ms: int, key: bytes | None, facts: bytes = b""
@@ -168,48 +156,39 @@ class RedisWindowSink(BaseSink):
         self._dead_lettered.clear()
 
     def flush(self) -> None:
-        if not self._server_checked and self._pending:
-            with contextlib.suppress(redis.ConnectionError):  # the writes below back off
-                self._check_server()
         pending, self._pending = self._pending, {}
         dead_lettered, self._dead_lettered = self._dead_lettered, {}
-        wrote = False
-        for partition in sorted(pending):
-            try:
-                wrote = self._write(partition, pending[partition], dead_lettered) or wrote
-            except Rewind as exc:
-                self._known.clear()
-                raise SinkBackpressureError(retry_after=0.0) from exc
-            except StaleProgress as exc:
-                self._known.clear()
-                raise SinkBackpressureError(retry_after=0.0) from exc
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                # the write may have applied before the connection broke: read it again
-                self._known.clear()
-                metrics.REDIS_BACKPRESSURE.inc()
-                log.warning(
-                    "redis unavailable (%s): pausing for %.0f s",
-                    type(exc).__name__,
-                    self._retry_after,
-                )
-                raise SinkBackpressureError(retry_after=self._retry_after) from exc
-        if wrote and self.durability == Durability.WAITAOF:
-            self._wait_for_fsync()
-
-    def _wait_for_fsync(self) -> None:
-        """Kafka commits right after this: what it commits must survive a Redis crash."""
+        if not pending:
+            return
         try:
-            answer = self.store.client.execute_command(  # type: ignore[no-untyped-call]
-                "WAITAOF", 1, 0, 5000
-            )
-            local = answer[0]
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if self._checked_at != redis_client.failovers_seen():
+                self._check_server()  # first, or a new primary
+            for partition in sorted(pending):
+                self._write(partition, pending[partition], dead_lettered)
+            # Kafka commits right after this: what it commits must survive Redis's loss
+            marker = self.store.keys.source(self._source).durable
+            confirm(self.store.client, self.durability, marker)
+        except (Rewind, StaleProgress) as exc:
             self._known.clear()
+            raise SinkBackpressureError(retry_after=0.0) from exc
+        except NotDurable as exc:
+            self._known.clear()
+            metrics.REDIS_BACKPRESSURE.inc()
+            log.warning("%s: the checkpoint is read again", exc)
             raise SinkBackpressureError(retry_after=self._retry_after) from exc
-        if int(local) < 1:
+        except redis.RedisError as exc:
+            if not redis_client.transient(exc):
+                raise
+            # a write may have applied before the connection broke: read it again
             self._known.clear()
-            log.warning("redis did not fsync within 5 s: the checkpoint is read again")
-            raise SinkBackpressureError(retry_after=self._retry_after)
+            metrics.REDIS_BACKPRESSURE.inc()
+            log.warning(
+                "redis unavailable (%s: %s): pausing for %.0f s",
+                type(exc).__name__,
+                str(exc)[:120],
+                self._retry_after,
+            )
+            raise SinkBackpressureError(retry_after=self._retry_after) from exc
 
     def _write(self, partition: int, records: list[Taken], dead_lettered: dict[int, int]) -> bool:
         """Count ``records`` of ``partition`` into Redis; True when anything was written."""
@@ -288,18 +267,3 @@ class RedisWindowSink(BaseSink):
         for partition in partitions:
             self._known.pop(partition, None)
         self.continuity.forget(partitions)
-
-
-def _durability(client: redis.Redis) -> str:
-    """What this Redis server offers to make a write durable before the Kafka commit."""
-    try:
-        config = client.config_get("append*")
-    except redis.ResponseError:  # CONFIG is disabled (managed Redis): ask for WAITAOF
-        config = {}
-    if config.get("appendonly") == "yes" and config.get("appendfsync") == "always":
-        return Durability.FSYNC
-    version = str(client.info("server").get("redis_version", "0"))
-    major, minor = (int(part) for part in [*version.split("."), "0"][:2])
-    if (major, minor) >= (7, 2) and config.get("appendonly", "yes") == "yes":
-        return Durability.WAITAOF
-    return Durability.NONE

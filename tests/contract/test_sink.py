@@ -11,10 +11,12 @@ import pytest
 import redis
 from quixstreams.sinks import SinkBackpressureError
 
+from processor.durability import UnsafeRedis
 from processor.records import Verdict
-from processor.sink import RedisWindowSink, UnsafeRedis
+from processor.sink import RedisWindowSink
 from tests.support.names import Names
 from wikipulse.events import HEARTBEAT_KEY
+from wikipulse.settings import RedisSettings
 from wikipulse.store import KeyLayout, Progress, WindowStore
 
 WINDOW, GRACE = 30_000, 5_000
@@ -38,8 +40,7 @@ class NoKafka:
 
 def sink_for(url: str, prefix: str, partitions: int = 2, source: str = "") -> RedisWindowSink:
     sink = RedisWindowSink(
-        url,
-        prefix,
+        RedisSettings(redis_url=url, redis_key_prefix=prefix),
         window_ms=WINDOW,
         grace_ms=GRACE,
         ttl_seconds=3600,
