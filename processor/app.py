@@ -19,9 +19,10 @@ from processor.settings import ProcessorSettings
 from processor.sink import RedisWindowSink
 from wikipulse.kafka import (
     MAX_MESSAGE_BYTES,
-    cluster_identity,
+    describe_cluster,
     ensure_topic,
     new_topic_config,
+    report_protection,
     topic_id,
 )
 from wikipulse.store import WindowStore
@@ -56,9 +57,12 @@ def build_app(settings: ProcessorSettings) -> CountingApplication:
 def _build_app(settings: ProcessorSettings) -> CountingApplication:
     FutureSkew.seconds = settings.max_future_skew_seconds  # what `classify` believes
     partitions = ensure_topic(settings, settings.raw_topic, settings.raw_topic_partitions)
-    log.info("joined Kafka cluster %s", cluster_identity(settings))
+    cluster = describe_cluster(settings)
+    log.info("joined Kafka cluster %s", cluster)
     # ours first: `ensure_topic` waits until the broker lists it, which Quix does not
     ensure_topic(settings, settings.dlq_topic, partitions)
+    report_protection("wikipulse-processor", settings, [settings.raw_topic, settings.dlq_topic])
+    session_timeout = settings.session_timeout_for(len(cluster.brokers))
     topic_config = TopicConfig(
         num_partitions=partitions,
         replication_factor=settings.raw_topic_replication_factor,
@@ -79,8 +83,8 @@ def _build_app(settings: ProcessorSettings) -> CountingApplication:
         # that long; heartbeats come from librdkafka's own thread, so a busy Python
         # loop does not make a shorter timeout fire.
         consumer_extra_config={
-            "session.timeout.ms": int(settings.session_timeout_seconds * 1000),
-            "heartbeat.interval.ms": int(settings.session_timeout_seconds * 1000 / 5),
+            "session.timeout.ms": int(session_timeout * 1000),
+            "heartbeat.interval.ms": int(session_timeout * 1000 / 5),
         },
     )
     # raw bytes both ways: records are judged by `classify`, never by a deserializer that
@@ -98,8 +102,7 @@ def _build_app(settings: ProcessorSettings) -> CountingApplication:
     )
     sdf = app.dataframe(raw)
     sink = RedisWindowSink(
-        redis_url=settings.redis_url,
-        key_prefix=settings.redis_key_prefix,
+        settings,
         window_ms=settings.window_ms,
         grace_ms=settings.grace_ms,
         ttl_seconds=settings.window_ttl_seconds,
@@ -107,17 +110,21 @@ def _build_app(settings: ProcessorSettings) -> CountingApplication:
         seeker=QuixSeeker(sdf.processing_context, settings.raw_topic),
         source=source,
         rollups=settings.rollups,
+        wait_replicas=settings.redis_wait_replicas,
+        wait_timeout_seconds=settings.redis_wait_timeout_seconds,
     )
     wire(sdf, dlq_topic=dlq if settings.write_dead_letters else None, sink=sink)
     log.info(
-        "counting %s (id %s, %d partitions) in %d s windows (grace %d s) into %s as group %s",
+        "counting %s (id %s, %d partitions) in %d s windows (grace %d s) into %s as group %s "
+        "(session timeout %g s)",
         settings.raw_topic,
         source,
         partitions,
         settings.window_seconds,
         settings.grace_seconds,
-        settings.redis_url_redacted,
+        settings.redis_described,
         settings.consumer_group,
+        session_timeout,
     )
     return app
 
@@ -131,7 +138,7 @@ def _check_recorded(settings: ProcessorSettings, source: str, partitions: int) -
     window is complete when every partition closed past it, so the new partitions would
     never have, and the old ones' windows would wait for them. A re-created topic (a new
     id) starts afresh."""
-    store = WindowStore.connect(settings.redis_url, settings.redis_key_prefix)
+    store = WindowStore.connect(settings)
     try:
         recorded = store.recorded_source()
         found = store.recorded()

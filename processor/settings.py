@@ -75,9 +75,37 @@ class ProcessorSettings(
         description="a checkpoint commit blocked this long while Kafka answers starts the "
         "processor over (a librdkafka hang); 0: never",
     )
-    session_timeout_seconds: float = Field(
-        10.0,
+    session_timeout_seconds: float | None = Field(
+        None,
         ge=6,
         le=1800,
-        description="a replica silent this long (e.g. SIGKILLed) loses its partitions",
+        description="a replica silent this long (e.g. SIGKILLed) loses its partitions; "
+        "unset: 10 with one broker, 20 when the cluster has more (it outlasts a dead "
+        "broker's group coordinator moving)",
     )
+    redis_wait_replicas: int | None = Field(
+        None,
+        ge=0,
+        description="replicas that must have a checkpoint's Redis writes before its offsets "
+        "are committed (`WAIT`); unset: 1 when Redis has replicas (Sentinel, or replicas "
+        "connected to the primary), else 0",
+    )
+    redis_wait_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="how long a checkpoint waits for the replicas (or the fsync) before it "
+        "is read again instead of committed",
+    )
+
+    def session_timeout_for(self, brokers: int) -> float:
+        """The consumer session timeout on a cluster of ``brokers`` brokers.
+
+        When a broker dies, its group coordinators move only once the controllers fence
+        it (``broker.session.timeout.ms``, 9 s) and the new coordinator has loaded the
+        group; a consumer whose session is shorter leaves the group meanwhile and its
+        transaction fails. One broker has no coordinator to move, and a shorter session
+        hands a SIGKILLed replica's partitions over sooner.
+        """
+        if self.session_timeout_seconds is not None:
+            return self.session_timeout_seconds
+        return 20.0 if brokers > 1 else 10.0

@@ -19,7 +19,7 @@ from producer.publisher import Publisher, Stopped
 from producer.resume import backfill_since
 from producer.settings import ProducerSettings
 from producer.stream import Interruptible, StreamReader
-from wikipulse.kafka import cluster_identity, startup_failure
+from wikipulse.kafka import describe_cluster, report_protection, startup_failure
 from wikipulse.observability import serve_metrics, setup_logging
 
 log = logging.getLogger("producer")
@@ -60,7 +60,8 @@ def main() -> None:
         return
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace
         sys.exit(startup_failure("wikipulse-producer", settings, exc))
-    log.info("joined Kafka cluster %s", cluster_identity(settings))
+    log.info("joined Kafka cluster %s", describe_cluster(settings))
+    report_protection("wikipulse-producer", settings, [settings.raw_topic])
     since_ms = None
     if publisher.first_start:
         since_ms = backfill_since(settings.backfill, int(time.time() * 1000))

@@ -31,15 +31,26 @@ RECOUNTING_METRIC = "wikipulse_processor_recounting_partitions"
 
 def verdict(metrics_text: str, max_restarts: int) -> str | None:
     """Why the service is unhealthy, or None when it is healthy."""
+    looping = liveness_verdict(metrics_text, max_restarts)
+    if looping:
+        return looping
+    for line in metrics_text.splitlines():
+        if line.startswith(RECOUNTING_METRIC + " "):
+            recounting = float(line.split()[1])
+            if recounting > 0:
+                return f"recounting {recounting:.0f} partitions from Kafka after Redis lost writes"
+    return None
+
+
+def liveness_verdict(metrics_text: str, max_restarts: int) -> str | None:
+    """Why the process should be restarted from outside, or None: only a loop of
+    failures, which the processor's own restarts (a fresh process in the same
+    container) did not end. A recount is work to let finish, never a reason to kill."""
     for line in metrics_text.splitlines():
         if line.startswith(RESTARTS_METRIC + " "):
             restarts = float(line.split()[1])
             if restarts >= max_restarts:
                 return f"{restarts:.0f} restarts in a row without a healthy minute"
-        if line.startswith(RECOUNTING_METRIC + " "):
-            recounting = float(line.split()[1])
-            if recounting > 0:
-                return f"recounting {recounting:.0f} partitions from Kafka after Redis lost writes"
     return None
 
 

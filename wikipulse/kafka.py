@@ -1,20 +1,48 @@
-"""Topic creation and start-up errors, the same in every service.
+"""Topic creation, the cluster's shape and start-up errors, the same in every service.
 
 Whichever service starts first creates the raw topic, so both call `ensure_topic`.
-The connection settings are `wikipulse.settings.KafkaSettings`.
+Unless told otherwise it lets the cluster choose the replicas (its
+``default.replication.factor`` and ``min.insync.replicas``), so a service started with
+nothing but the bootstrap list gets what the cluster was set up for; `report_protection`
+then says, at start-up, on ``/healthz`` and in a metric, when a topic on a cluster of
+three or more brokers could lose acknowledged records with one broker (fewer than 3
+replicas, or ``min.insync.replicas`` below 2). The connection settings are
+`wikipulse.settings.KafkaSettings`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from prometheus_client import Gauge
 
+from wikipulse.observability import warn
 from wikipulse.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
+
+#: A cluster this large keeps every acknowledged record through a broker's loss only
+#: when a topic has `SAFE_REPLICAS` replicas and needs `SAFE_MIN_INSYNC` of them in sync.
+SAFE_CLUSTER, SAFE_REPLICAS, SAFE_MIN_INSYNC = 3, 3, 2
+
+TOPIC_REPLICAS = Gauge(
+    "wikipulse_kafka_topic_replicas",
+    "replicas of the topic's least replicated partition",
+    ["topic"],
+)
+TOPIC_MIN_INSYNC = Gauge(
+    "wikipulse_kafka_topic_min_insync_replicas", "the topic's min.insync.replicas", ["topic"]
+)
+TOPIC_UNPROTECTED = Gauge(
+    "wikipulse_kafka_topic_unprotected",
+    "1 when, on a cluster of 3 or more brokers, the topic has fewer than 3 replicas or "
+    "min.insync.replicas below 2: a broker's loss can lose acknowledged records",
+    ["topic"],
+)
 
 #: Largest raw record accepted by the raw and dead-letter topics. Wikimedia events are
 #: ~1 KB, but some log events carry large parameters; 4 MiB leaves room for them.
@@ -58,18 +86,96 @@ def ensure_topic(settings: KafkaSettings, name: str, partitions: int) -> int:
             time.sleep(1.0)
 
 
-def cluster_identity(settings: KafkaSettings) -> str:
-    """Which Kafka cluster the bootstrap list reached: its id and its brokers, for the
-    start-up log, so a log shows where a service wrote (two clusters may share names)."""
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """Which Kafka cluster the bootstrap list reached (``brokers`` empty when it could
+    not be described: informative only, never a reason not to start)."""
+
+    id: str
+    brokers: tuple[str, ...]  # "id@host:port", by id
+
+    def __str__(self) -> str:
+        if not self.brokers:
+            return f"(not described: {self.id})"
+        return f"{self.id} with {len(self.brokers)} broker(s): {', '.join(self.brokers)}"
+
+
+def describe_cluster(settings: KafkaSettings) -> Cluster:
+    """The cluster's id and brokers, for the start-up log (so a log shows where a service
+    wrote: two clusters may share names) and for the defaults that depend on its size."""
     admin = AdminClient({**settings.client_config(), "log_level": 3})
     try:
         found = admin.describe_cluster(request_timeout=15).result()
+    except KafkaException as exc:
+        return Cluster(str(exc), ())
+    nodes = sorted(found.nodes, key=lambda n: n.id)
+    return Cluster(str(found.cluster_id), tuple(f"{n.id}@{n.host}:{n.port}" for n in nodes))
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """How well a topic survives a broker's loss on the cluster it lives on."""
+
+    topic: str
+    replicas: int  # of its least replicated partition
+    min_insync: int | None  # None: not described
+    brokers: int
+
+    @property
+    def problem(self) -> str | None:
+        """Why the topic can lose acknowledged records with one broker, or None."""
+        if self.brokers < SAFE_CLUSTER:
+            return None  # a single broker (or two) cannot do better: nothing to report
+        if self.replicas >= SAFE_REPLICAS and (self.min_insync or 0) >= SAFE_MIN_INSYNC:
+            return None
+        return (
+            f"topic {self.topic} has {self.replicas} replica(s) and min.insync.replicas="
+            f"{self.min_insync if self.min_insync is not None else '?'} on a cluster of "
+            f"{self.brokers} brokers: losing a broker can lose acknowledged records; it "
+            f"needs {SAFE_REPLICAS} replicas and min.insync.replicas={SAFE_MIN_INSYNC} "
+            "(docs/operations.md#a-kafka-cluster)"
+        )
+
+
+def protection(settings: KafkaSettings, topics: list[str]) -> list[Protection]:
+    """What `Protection` each of ``topics`` has (existing topics only)."""
+    admin = AdminClient({**settings.client_config(), "log_level": 3})
+    metadata = admin.list_topics(timeout=15)
+    resources = [ConfigResource("topic", name) for name in topics]
+    configs = admin.describe_configs(resources, request_timeout=15)
+    found = []
+    for name, resource in zip(topics, resources, strict=True):
+        topic = metadata.topics.get(name)
+        if topic is None or topic.error is not None or not topic.partitions:
+            continue
+        try:
+            min_insync: int | None = int(configs[resource].result()["min.insync.replicas"].value)
+        except (KafkaException, KeyError, ValueError):
+            min_insync = None
+        replicas = min(len(p.replicas) for p in topic.partitions.values())
+        found.append(Protection(name, replicas, min_insync, len(metadata.brokers)))
+    return found
+
+
+def report_protection(service: str, settings: KafkaSettings, topics: list[str]) -> None:
+    """Log, export (``wikipulse_kafka_topic_*``) and put on ``/healthz`` how well
+    ``topics`` survive a broker's loss: an existing topic is never altered, so a topic
+    created with too few replicas (a cluster whose defaults are a single broker's) is
+    reported where an operator looks, not only in a checklist."""
+    try:
+        found = protection(settings, topics)
     except KafkaException as exc:  # informative only: never a reason not to start
-        return f"(not described: {exc})"
-    brokers = ", ".join(
-        f"{n.id}@{n.host}:{n.port}" for n in sorted(found.nodes, key=lambda n: n.id)
-    )
-    return f"{found.cluster_id} with {len(found.nodes)} broker(s): {brokers}"
+        log.warning("could not describe topics %s: %s", ", ".join(topics), exc)
+        return
+    for topic in found:
+        TOPIC_REPLICAS.labels(topic.topic).set(topic.replicas)
+        if topic.min_insync is not None:
+            TOPIC_MIN_INSYNC.labels(topic.topic).set(topic.min_insync)
+        problem = topic.problem
+        TOPIC_UNPROTECTED.labels(topic.topic).set(1 if problem else 0)
+        warn(f"kafka-topic:{topic.topic}", problem)
+        if problem:
+            log.error("%s: %s", service, problem)
 
 
 def topic_id(settings: KafkaSettings, name: str) -> str:
@@ -105,12 +211,10 @@ def _ensure_topic_once(
                 "topic %s has %d partitions, fewer than the %d configured", name, count, partitions
             )
         return count
-    topic = NewTopic(
-        name,
-        num_partitions=partitions,
-        replication_factor=settings.raw_topic_replication_factor,
-        config=new_topic_config(settings),
-    )
+    # -1: the cluster's default.replication.factor (KIP-464)
+    replicas = settings.raw_topic_replication_factor or -1
+    config = new_topic_config(settings)
+    topic = NewTopic(name, num_partitions=partitions, replication_factor=replicas, config=config)
     future = admin.create_topics([topic], request_timeout=15)[name]
     try:
         future.result()

@@ -59,17 +59,17 @@ class KafkaSettings(EnvSettings):
     raw_topic_partitions: int = Field(
         6, ge=1, description="partitions when a service creates the raw topic"
     )
-    raw_topic_replication_factor: int = Field(
-        1,
+    raw_topic_replication_factor: int | None = Field(
+        None,
         ge=1,
-        description="replicas when a service creates the raw or the dead-letter topic "
-        "(3 on a cluster)",
+        description="replicas when a service creates the raw or the dead-letter topic; "
+        "unset: the cluster's `default.replication.factor` (3 on a cluster set up for it)",
     )
     raw_topic_min_insync_replicas: int | None = Field(
         None,
         ge=1,
-        description="`min.insync.replicas` of the topics a service creates; unset: 2 with "
-        "3 or more replicas (a write survives a broker's loss), else the broker's default",
+        description="`min.insync.replicas` of the topics a service creates; unset: 2 when "
+        "`RAW_TOPIC_REPLICATION_FACTOR` is 3 or more, else the cluster's default",
     )
     kafka_startup_timeout_seconds: float = Field(
         60.0, gt=0, description="how long start-up waits for Kafka before giving up"
@@ -77,12 +77,12 @@ class KafkaSettings(EnvSettings):
 
     @model_validator(mode="after")
     def _isr_within_replicas(self) -> KafkaSettings:
-        isr = self.raw_topic_min_insync_replicas
-        if isr is not None and isr > self.raw_topic_replication_factor:
+        isr, replicas = self.raw_topic_min_insync_replicas, self.raw_topic_replication_factor
+        if isr is not None and replicas is not None and isr > replicas:
             # every write would be refused (NOT_ENOUGH_REPLICAS) with all brokers up
             raise ValueError(
                 f"RAW_TOPIC_MIN_INSYNC_REPLICAS={isr} exceeds "
-                f"RAW_TOPIC_REPLICATION_FACTOR={self.raw_topic_replication_factor}"
+                f"RAW_TOPIC_REPLICATION_FACTOR={replicas}"
             )
         return self
 
@@ -96,7 +96,8 @@ class KafkaSettings(EnvSettings):
         """
         if self.raw_topic_min_insync_replicas is not None:
             return self.raw_topic_min_insync_replicas
-        return 2 if self.raw_topic_replication_factor >= 3 else None
+        replicas = self.raw_topic_replication_factor
+        return 2 if replicas is not None and replicas >= 3 else None
 
     @property
     def dlq_topic(self) -> str:
@@ -131,17 +132,61 @@ class EventTimeSettings(EnvSettings):
 
 
 class RedisSettings(EnvSettings):
-    """Where the windows live (see `wikipulse.store` for the key layout)."""
+    """Where the windows live (see `wikipulse.store` for the key layout): one Redis by
+    URL, or the primary that Sentinels name (`wikipulse.redis_client`)."""
 
     redis_url: str = Field(
-        "redis://localhost:6379/0", description="`redis://` or `rediss://`, password allowed"
+        "redis://localhost:6379/0",
+        description="`redis://` or `rediss://`, password allowed; with `REDIS_SENTINELS` "
+        "its database, user, password and TLS apply to the primary Sentinel names, its "
+        "host and port are not used",
     )
     redis_key_prefix: str = Field("wikipulse:", description="prefix of every key")
+    redis_sentinels: str = Field(
+        "",
+        description="comma-separated `host:port` of Redis Sentinels; when set, the primary "
+        "is the one they name (a failover is followed without a restart)",
+    )
+    redis_sentinel_master: str = Field(
+        "wikipulse", min_length=1, description="the name the Sentinels monitor the primary as"
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        None, description="the Sentinels' own password, when they have one (never logged)"
+    )
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for address in filter(None, (a.strip() for a in value.split(","))):
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"REDIS_SENTINELS: {address!r} is not host:port")
+        return value
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        """The Sentinels' addresses (empty: Redis is reached by `redis_url` alone)."""
+        found = []
+        for address in filter(None, (a.strip() for a in self.redis_sentinels.split(","))):
+            host, _, port = address.rpartition(":")
+            found.append((host.strip("[]"), int(port)))
+        return found
 
     @property
     def redis_url_redacted(self) -> str:
         """The Redis URL for logs: any password replaced by ``***``."""
         return redact_url(self.redis_url)
+
+    @property
+    def redis_described(self) -> str:
+        """Where Redis is, for logs: the URL (redacted), and the Sentinels when set."""
+        if not self.sentinels:
+            return self.redis_url_redacted
+        sentinels = ",".join(f"{h}:{p}" for h, p in self.sentinels)
+        return (
+            f"primary {self.redis_sentinel_master!r} of Sentinels {sentinels} "
+            f"({self.redis_url_redacted})"
+        )
 
 
 class WindowSettings(EnvSettings):
