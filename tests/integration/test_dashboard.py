@@ -4,13 +4,11 @@ exactly as the processor writes them (`wikipulse.store.WindowStore.write`)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +20,7 @@ from dashboard.settings import DashboardSettings
 from devtools.observe import wait_for
 from devtools.servers import free_port
 from devtools.shapes import breakdowns_like_recording, windows_like_recording, write_complete
+from tests.support.browser import launch
 from tests.support.paths import ARTIFACTS
 from wikipulse.events import CHANGE_TYPES
 from wikipulse.store import Batch, KeyLayout, WindowStore
@@ -225,31 +224,6 @@ def test_the_cli_prints_the_leaderboard_as_a_table(services, names, redis_client
         timeout=30,
     )
     assert missing.returncode == 1 and "not complete" in missing.stdout
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI (make test installs Debian's chromium)")
-        pytest.skip("Chromium not installed: apt-get install chromium")
-    return path
-
-
-def launch(playwright):
-    """Headless Debian Chromium, quiet: no sandbox (root in CI), no network of its own."""
-    return playwright.chromium.launch(
-        executable_path=chromium(),
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-    )
 
 
 def points(page, chart: str, field: str) -> list[str]:
