@@ -190,8 +190,9 @@ class RedisWindowSink(BaseSink):
             )
             raise SinkBackpressureError(retry_after=self._retry_after) from exc
 
-    def _write(self, partition: int, records: list[Taken], dead_lettered: dict[int, int]) -> bool:
-        """Count ``records`` of ``partition`` into Redis; True when anything was written."""
+    def _write(self, partition: int, records: list[Taken], dead_lettered: dict[int, int]) -> None:
+        """Count ``records`` of ``partition`` into Redis (nothing to write when Redis
+        counted them all before: a replay)."""
         store = self.store
         since = self._known.get(partition)
         first = records[0][0]
@@ -218,7 +219,7 @@ class RedisWindowSink(BaseSink):
             )
         if counted.progress == since:
             self._known[partition] = since
-            return False
+            return
         partial = self.continuity.partial_for(
             partition, counted.first_time_ms, self._window_ms, self._grace_ms
         )
@@ -259,7 +260,6 @@ class RedisWindowSink(BaseSink):
         if written.partial:
             metrics.WINDOWS_PARTIAL.inc(len(written.partial))
             log.warning("windows published partial: %s", ", ".join(map(str, written.partial)))
-        return True
 
     def forget(self, partitions: list[int]) -> None:
         """``partitions`` were revoked, lost or assigned: what this replica knew of them

@@ -48,10 +48,21 @@ FAILOVERS = Counter(
 #: a Sentinel failover takes its down-after-milliseconds plus a second or two).
 READ_RETRIES = 6
 READ_BACKOFF = ExponentialBackoff(cap=2.0, base=0.2)
-#: What a Redis answers while it cannot take a write it would take a moment later: a
-#: primary cut off from its replicas (min-replicas-to-write), a demoted one, a replica
-#: that lost its primary (replica-serve-stale-data no), a server loading its data.
-TRANSIENT_REPLIES = ("NOREPLICAS", "READONLY", "MASTERDOWN", "LOADING", "TRYAGAIN")
+#: What a Redis answers while it cannot take a write it will take later: a demoted
+#: primary (READONLY), a replica that lost its primary (MASTERDOWN, with
+#: replica-serve-stale-data no), a server busy or full (TRYAGAIN; OOM with noeviction,
+#: until it is given memory). LOADING is a `redis.ConnectionError` already.
+TRANSIENT_ERRORS: tuple[type[redis.RedisError], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.ReadOnlyError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.TryAgainError,
+    redis.OutOfMemoryError,
+)
+#: The same, where redis-py has no class for it: a primary cut off from its replicas
+#: (min-replicas-to-write).
+TRANSIENT_REPLIES = ("NOREPLICAS",)
 
 _primaries: dict[tuple[str, tuple[tuple[str, int], ...]], tuple[str, int]] = {}
 _primaries_lock = threading.Lock()
@@ -61,7 +72,7 @@ _moves = 0
 def transient(exc: BaseException) -> bool:
     """Whether ``exc`` is Redis being away or between primaries (back off and retry),
     as opposed to a mistake that retrying cannot fix."""
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+    if isinstance(exc, TRANSIENT_ERRORS):
         return True
     return isinstance(exc, redis.ResponseError) and str(exc).startswith(TRANSIENT_REPLIES)
 
