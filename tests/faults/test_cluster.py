@@ -24,6 +24,7 @@ hold what each one saw, tabulated in docs/reliability.md.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import socket
 import subprocess
@@ -64,6 +65,11 @@ CLUSTER_ENV = {
     "SESSION_TIMEOUT_SECONDS": "20",
     "PYTHONFAULTHANDLER": "1",
 }
+#: Nothing said but the bootstrap list, as a new user starts the services: the topics
+#: take the cluster's replication (3, min ISR 2, from the brokers' defaults) and the
+#: processor picks its session timeout from the broker count (20 s).
+DEFAULTS_ENV = {"PYTHONFAULTHANDLER": "1"}
+SETTINGS = {"explicit": CLUSTER_ENV, "defaults": DEFAULTS_ENV}
 
 
 @dataclass
@@ -280,20 +286,32 @@ SCENARIOS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "scenario",
-    [
-        pytest.param(s, id=s.name, marks=() if s is SCENARIOS[0] else pytest.mark.cluster_more)
-        for s in SCENARIOS
-    ],
-)
+#: The scenarios that lose brokers also run with the defaults; CI runs the first with them.
+BROKER_LOSS = ("cluster-leader-sigkill", "cluster-broker-lost", "cluster-two-brokers-lost")
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for scenario in SCENARIOS:
+        variants = ("explicit", "defaults") if scenario.name in BROKER_LOSS else ("explicit",)
+        for variant in variants:
+            in_ci = scenario is SCENARIOS[0] and variant == "defaults"
+            marks = () if in_ci else pytest.mark.cluster_more
+            name = scenario.name if variant == "explicit" else f"{scenario.name}-defaults"
+            cases.append(pytest.param(scenario, variant, id=name, marks=marks))
+    return cases
+
+
+@pytest.mark.parametrize(("scenario", "variant"), _cases())
 def test_the_counts_stay_exact_on_a_cluster_through(
-    scenario: ClusterScenario, cluster: Services, tmp_path: Path
+    scenario: ClusterScenario, variant: str, cluster: Services, tmp_path: Path
 ) -> None:
     assert cluster.local is not None and cluster.local.brokers == 3
-    names = Names(f"{scenario.name}-{time.monotonic_ns() % 10**8}")
+    case = scenario.name if variant == "explicit" else f"{scenario.name}-defaults"
+    names = Names(f"{case}-{time.monotonic_ns() % 10**8}")
     client = redis.Redis.from_url(cluster.redis_url)
-    overrides = {**ENV, **CLUSTER_ENV}
+    base = {k: v for k, v in ENV.items() if k != "SESSION_TIMEOUT_SECONDS"}
+    overrides = {**base, **SETTINGS[variant]}
     # Keep-alives while idle: before the stream begins the producer has no event to
     # resume from, so a reconnect after a read timeout would miss what was appended
     # meanwhile (the cluster's set-up takes long enough for several such timeouts).
@@ -328,6 +346,9 @@ def test_the_counts_stay_exact_on_a_cluster_through(
                 1.0,
             )
             assert _min_insync(cluster.kafka, names.topic) == "2"
+            replicas = {len(isr) for _, isr in partitions(cluster.kafka, names.topic).values()}
+            assert replicas == {3}, replicas
+            run.observed["settings"] = variant
 
             start = time.time()
             count = int(scenario.seconds * RATE)
@@ -387,7 +408,7 @@ def test_the_counts_stay_exact_on_a_cluster_through(
             }
             run.observed.pop("dashboard_port", None)
             _record(
-                scenario,  # type: ignore[arg-type]
+                dataclasses.replace(scenario, name=case),  # type: ignore[arg-type]
                 events=sum(sum(c.values()) for c in truth(payloads, window_ms).values()),
                 payloads=len(payloads),
                 windows_checked=len(expected),

@@ -41,6 +41,9 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
 
 from devtools.observe import indexed_windows, metric, wait_for, window_counts
 from devtools.replay import ReplayServer
@@ -51,8 +54,6 @@ from tests.support.browser import launch
 from tests.support.names import Names
 from tests.support.pipeline import Pipeline, assert_index_matches_truth
 from tests.support.streams import live_stream, with_noise
-from wikipulse import redis_client
-from wikipulse.settings import RedisSettings
 
 #: What the Sentinels need before they call a silent primary down (services/local.sh).
 DOWN_AFTER_SECONDS = 5.0
@@ -219,10 +220,14 @@ SCENARIOS = [
 
 
 def _sentinel_client(run: HaRun) -> redis.Redis:
-    settings = RedisSettings(
-        redis_url=run.pipe.services.redis_url, redis_sentinels=run.pipe.services.sentinels
+    """The test's own way to the primary: redis-py's Sentinel client, independent of
+    `wikipulse.redis_client` (the code under test), retrying through a failover."""
+    sentinels = [(h, int(p)) for h, p in (a.split(":") for a in run.ha.sentinels.split(","))]
+    retry = Retry(ExponentialBackoff(cap=2.0, base=0.2), 10)
+    client: redis.Redis = Sentinel(sentinels, socket_timeout=3).master_for(
+        "wikipulse", socket_timeout=3, retry=retry
     )
-    return redis_client.connect(settings, timeout=3, reads=True)
+    return client
 
 
 class Watcher:

@@ -34,6 +34,8 @@ class Stack:
     env: dict[str, str]
     window_seconds: int
     figures: dict[str, object] = field(default_factory=dict)
+    #: the host port variable of the Redis the windows are read from (a failover moves it)
+    reads_from: str = "REDIS_HOST_PORT"
 
     def compose(self, *args: str, timeout: float = 900, check: bool = True) -> str:
         command = [*shlex.split(self.env["DOCKER_COMPOSE"]), "-p", self.project]
@@ -53,7 +55,7 @@ class Stack:
 
     @property
     def redis(self) -> redis.Redis:
-        return redis.Redis(port=int(self.env["REDIS_HOST_PORT"]))
+        return redis.Redis(port=int(self.env[self.reads_from]))
 
     def port(self, name: str) -> int:
         return int(self.env[name])

@@ -56,3 +56,41 @@ def test_more_in_sync_replicas_than_replicas_is_refused(monkeypatch):
     monkeypatch.setenv("RAW_TOPIC_MIN_INSYNC_REPLICAS", "3")
     with pytest.raises(ValidationError, match="exceeds RAW_TOPIC_REPLICATION_FACTOR=2"):
         ProducerSettings()
+
+
+def test_a_topic_takes_the_cluster_s_replication_unless_told(monkeypatch):
+    """Nothing but the bootstrap list: the cluster's default.replication.factor and
+    min.insync.replicas apply (a three-broker cluster set up for it gives 3 and 2)."""
+    for name in ("RAW_TOPIC_REPLICATION_FACTOR", "RAW_TOPIC_MIN_INSYNC_REPLICAS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = ProducerSettings()
+    assert settings.raw_topic_replication_factor is None
+    assert "min.insync.replicas" not in new_topic_config(settings)
+
+
+def test_the_session_outlasts_a_coordinator_moving_on_a_cluster(monkeypatch):
+    monkeypatch.delenv("SESSION_TIMEOUT_SECONDS", raising=False)
+    settings = ProcessorSettings()
+    assert settings.session_timeout_for(1) == 10  # one broker: no coordinator to move
+    assert settings.session_timeout_for(3) == 20  # > broker.session.timeout.ms (9 s) + load
+    monkeypatch.setenv("SESSION_TIMEOUT_SECONDS", "30")
+    assert ProcessorSettings().session_timeout_for(1) == 30  # what the user says wins
+
+
+def test_redis_sentinels_are_a_list_of_host_ports(monkeypatch):
+    monkeypatch.setenv("REDIS_SENTINELS", " s1:26379, s2:26380 ,[::1]:26381")
+    monkeypatch.setenv("REDIS_SENTINEL_PASSWORD", "sentinel-secret")
+    settings = ProcessorSettings()
+    assert settings.sentinels == [("s1", 26379), ("s2", 26380), ("::1", 26381)]
+    assert settings.redis_sentinel_master == "wikipulse"
+    assert "sentinel-secret" not in repr(settings)
+    assert "s1:26379" in settings.redis_described
+    monkeypatch.delenv("REDIS_SENTINELS")
+    assert ProcessorSettings().sentinels == []
+
+
+@pytest.mark.parametrize("bad", ["s1", "s1:", "s1:port", ":26379", "s1:70000"])
+def test_a_sentinel_without_a_port_is_refused_at_start(monkeypatch, bad):
+    monkeypatch.setenv("REDIS_SENTINELS", f"ok:26379,{bad}")
+    with pytest.raises(ValidationError, match="is not host:port"):
+        ProcessorSettings()
