@@ -9,7 +9,8 @@ commits the offsets (`processor.durability`: on the disk, on a replica).
 
 **Back-pressure.** When Redis is unreachable or between primaries (a failover, a
 primary cut off from its replicas: `wikipulse.redis_client.transient`), when its writes
-cannot be confirmed durable, or when another writer moved a partition on since this
+cannot be confirmed durable, when Kafka cannot say where a partition's counting goes on
+(its leader moving), or when another writer moved a partition on since this
 replica read its progress, the sink raises `SinkBackpressureError`: Quix aborts the
 checkpoint, seeks back to its start and reads it again a moment later; the next flush
 reads the stored progress again (from the new primary, after a failover) and skips
@@ -25,6 +26,7 @@ import logging
 from typing import Any
 
 import redis
+from confluent_kafka import KafkaException
 from quixstreams.models import HeadersTuples
 from quixstreams.sinks import BaseSink, SinkBackpressureError
 
@@ -188,6 +190,12 @@ class RedisWindowSink(BaseSink):
                 str(exc)[:120],
                 self._retry_after,
             )
+            raise SinkBackpressureError(retry_after=self._retry_after) from exc
+        except KafkaException as exc:
+            # where counting goes on is asked of Kafka (the group's committed offset, the
+            # log's start): a partition between leaders answers "not leader" or times out
+            self._known.clear()
+            log.warning("kafka did not say where counting goes on (%s): read again", exc)
             raise SinkBackpressureError(retry_after=self._retry_after) from exc
 
     def _write(self, partition: int, records: list[Taken], dead_lettered: dict[int, int]) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import pytest
 import redis
+from confluent_kafka import KafkaError, KafkaException
 from quixstreams.sinks import SinkBackpressureError
 
 from processor.durability import UnsafeRedis
 from processor.records import Verdict
+from processor.recount import Continuity
 from processor.sink import RedisWindowSink
 from tests.support.names import Names
 from wikipulse.events import HEARTBEAT_KEY
@@ -136,3 +138,23 @@ def test_a_redis_that_may_evict_keys_is_refused(redis_url, policy):
     finally:
         client.config_set("maxmemory-policy", before)
     sink_for(redis_url, Names.fresh().prefix)  # noeviction: fine
+
+
+class KafkaBetweenLeaders(NoKafka):
+    """The raw topic's partition is moving to another leader: Kafka cannot answer yet."""
+
+    def low_watermark(self, partition: int) -> int:
+        raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+
+
+def test_kafka_unable_to_say_where_counting_goes_on_pauses_instead_of_failing(redis_url):
+    """Seen on the cluster (a rolling restart, two brokers lost): the watermark query
+    failed with "Not leader for partition" or timed out, and the processor started over."""
+    prefix = Names.fresh().prefix
+    sink = sink_for(redis_url, prefix)
+    sink.continuity = Continuity(KafkaBetweenLeaders(), "")
+    add(sink, 0, 0, EN, S0)
+    with pytest.raises(SinkBackpressureError):
+        sink.flush()
+    store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(prefix))
+    assert store.progress(0) == Progress()  # nothing written: the checkpoint comes again
