@@ -165,13 +165,23 @@ def fail_over_during_a_recount(run: HaRun) -> None:
     run.observed["seconds_to_new_primary"] = failed_over(run, old)
 
 
+def nothing_committed_was_lost(run: HaRun) -> None:
+    """Every committed checkpoint was on a replica (WAIT) and the Sentinels promote the
+    one with the most: the new primary lacks nothing Kafka committed, no recount."""
+    survivors = [p for p in run.processors if p.alive]
+    for name in ("wikipulse_processor_recounts_total", "wikipulse_processor_redis_went_back_total"):
+        assert sum(metric(p, name) for p in survivors) == 0, name
+
+
 def the_old_primary_stayed_dead(run: HaRun) -> None:
     assert run.ha.redis_pid(run.observed["old_primary"]) is None
+    nothing_committed_was_lost(run)
 
 
 def it_was_stopped_then_rejoined(run: HaRun) -> None:
     assert run.observed["frozen_state"] == "T", run.observed
     assert run.observed["old_primary_role_after"] == "replica"
+    nothing_committed_was_lost(run)
 
 
 def the_recount_was_interrupted(run: HaRun) -> None:
