@@ -19,12 +19,13 @@ help:
 	@echo "make test         every test, against real Kafka and Redis (what CI runs)"
 	@echo "make test-fast    unit and contract tiers: no Kafka, a private Redis, under a minute"
 	@echo "make test-faults  only the fault-injection suite (docs/reliability.md)"
-	@echo "make test-cluster only its scenarios on a three-broker Kafka cluster"
+	@echo "make test-cluster brokers lost on a three-broker Kafka cluster, the Redis primary under Sentinel"
 	@echo "make test-docker  docker compose up for real, and the testcontainers tier"
 	@echo "make lint         ruff + mypy"
 	@echo "make docs         regenerate docs/configuration.md from the settings classes"
 	@echo "make services     start Kafka and Redis only; make services-down stops them"
-	@echo "                  (KAFKA_BROKERS=3 make services / make run: a three-broker cluster)"
+	@echo "                  (KAFKA_BROKERS=3 make services / make run: a three-broker cluster;"
+	@echo "                   REDIS_REPLICAS=2: Redis with two replicas and three Sentinels)"
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -68,11 +69,15 @@ test-faults: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps
 	WIKIPULSE_CLUSTER_ALL=1 $(PY) -m pytest -m faults $(PYTEST_ARGS)
 
-# The broker-loss scenarios on a three-broker KRaft cluster (all of them in test-faults;
-# `make test`, and so CI, runs the broker SIGKILL alone: the four take 5-12 min here).
+# The multi-machine scenarios: brokers lost on a three-broker KRaft cluster (explicit
+# settings, and nothing but the bootstrap list), and the Redis primary lost under
+# Sentinel. `make test`, and so CI, runs every Sentinel scenario and the broker SIGKILL
+# with the defaults; all of them take 10-16 min here.
 test-cluster: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps
-	WIKIPULSE_CLUSTER_ALL=1 $(PY) -m pytest tests/faults/test_cluster.py $(PYTEST_ARGS)
+	@scripts/ensure-chromium.sh
+	WIKIPULSE_CLUSTER_ALL=1 $(PY) -m pytest tests/faults/test_cluster.py tests/faults/test_sentinel.py \
+	  tests/integration/test_redis_ha.py $(PYTEST_ARGS)
 
 # The inner loop: pure code, and the Redis contract against a Redis of its own.
 test-fast: $(STAMP)

@@ -1,22 +1,27 @@
 """``python -m benchmarks.durability``: what making each Redis write durable costs.
 
-The processor commits a checkpoint's offsets to Kafka right after its Redis write, so
-the write must survive a Redis crash (docs/operations.md). Three Redis servers, each as
-a deployment might run it:
+The processor commits a checkpoint's offsets to Kafka right after its Redis writes, so
+they must survive Redis's loss (docs/operations.md, `processor.durability`). Redis set
+up as a deployment might run it:
 
 * ``always``: ``appendonly yes``, ``appendfsync always`` (what Compose and
-  ``services/local.sh`` run): an fsync before each write is acknowledged;
+  ``services/local.sh`` run for a single Redis): an fsync before each write is answered;
 * ``everysec``: ``appendonly yes``, ``appendfsync everysec`` (Redis's default with an
   AOF): loses up to a second of acknowledged writes on a host crash;
-* ``none``: no persistence at all, the floor.
+* ``none``: no persistence at all, the floor;
+* ``always+replica`` and ``everysec+replica``: the same primary with one replica, and the
+  processor's confirmation before each commit (`processor.durability.confirm`: a marker
+  and ``WAIT 1``), what a Sentinel deployment runs (``always+replica`` is
+  ``services/local.sh`` with ``REDIS_REPLICAS``, and docker-compose.sentinel.yml).
 
 Two figures each:
 
-* **live rate**: one fenced write of a live-sized batch (40 events/s, a 0.5 s
-  checkpoint, six partitions: about 3 events in 2 windows) repeated, in ms per write;
-  the processor makes about 12 of them a second;
+* **live rate**: a checkpoint of live-sized batches (40 events/s, a 0.5 s checkpoint, six
+  partitions: about 3 events in 2 windows each), six fenced writes and the confirmation,
+  repeated, in ms per write and per checkpoint; the processor makes two a second;
 * **catch-up**: the processor counting ``--events`` preloaded events of the recorded
-  shape from the start, events/s, and the ratio to ``none``.
+  shape from the start, events/s, and the ratio to ``none`` (with a replica, the
+  processor finds it and WAITs for it, as it does in production).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import redis
 from benchmarks.catchup import run_ours
 from benchmarks.data import preload
 from devtools.servers import free_port, provide
+from processor.durability import check_server, confirm
 from wikipulse.kafka import ensure_topic
 from wikipulse.settings import KafkaSettings
 from wikipulse.store import Batch, KeyLayout, Progress, WindowStore
@@ -43,11 +49,13 @@ CONFIGS = {
     "always": ["--appendonly", "yes", "--appendfsync", "always"],
     "everysec": ["--appendonly", "yes", "--appendfsync", "everysec"],
     "none": ["--appendonly", "no"],
+    "always+replica": ["--appendonly", "yes", "--appendfsync", "always"],
+    "everysec+replica": ["--appendonly", "yes", "--appendfsync", "everysec"],
 }
 WINDOW_MS, GRACE_MS, PARTITIONS = 30_000, 5_000, 6
 
 
-def start_redis(folder: Path, options: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_redis(folder: Path, options: list[str]) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
     process = subprocess.Popen(
@@ -60,40 +68,56 @@ def start_redis(folder: Path, options: list[str]) -> tuple[subprocess.Popen[byte
             break
         except redis.ConnectionError:
             time.sleep(0.05)
-    return process, f"redis://127.0.0.1:{port}/0"
+    return process, port
 
 
-def live_writes(url: str, writes: int) -> list[float]:
-    """Seconds per fenced write of a live-sized batch."""
-    store = WindowStore(
-        redis.Redis.from_url(url), KeyLayout(f"bench-durability:{uuid.uuid4().hex[:8]}:")
-    )
+def start_replica(folder: Path, options: list[str], primary: int) -> subprocess.Popen[bytes]:
+    """A replica of ``primary``, returned once its link is up."""
+    process, port = start_redis(folder, [*options, "--replicaof", "127.0.0.1", str(primary)])
+    client = redis.Redis(port=port)
+    while client.info("replication").get("master_link_status") != "up":
+        time.sleep(0.05)
+    return process
+
+
+def live_checkpoints(url: str, checkpoints: int) -> tuple[list[float], list[float]]:
+    """Seconds per fenced write, and per checkpoint (a write per partition, then the
+    confirmation the processor makes before the commit)."""
+    prefix = f"bench-durability:{uuid.uuid4().hex[:8]}:"
+    store = WindowStore(redis.Redis.from_url(url), KeyLayout(prefix))
+    durability = check_server(store.client, None, sentinel=False, timeout_seconds=5)
+    marker = store.keys.source("").durable
     progress = {p: Progress() for p in range(PARTITIONS)}
-    took = []
+    writes, whole = [], []
     start = 1_767_225_600_000
-    for i in range(writes):
-        partition, clock = i % PARTITIONS, start + (i // PARTITIONS) * 500
+    for i in range(checkpoints):
+        clock = start + i * 500
         window = clock - clock % WINDOW_MS
         counts = {window: {"commons.wikimedia.org": 2, "en.wikipedia.org": 1}}
         closed = clock - GRACE_MS - (clock - GRACE_MS) % WINDOW_MS
-        since = progress[partition]
-        new = progress[partition] = Progress(since.offset + 4, clock)
         began = time.perf_counter()
-        store.write(
-            Batch(partition, closed, counts, since, new),
-            partitions=PARTITIONS,
-            window_ms=WINDOW_MS,
-            ttl_seconds=3600,
-        )
-        took.append(time.perf_counter() - began)
+        for partition in range(PARTITIONS):
+            since = progress[partition]
+            new = progress[partition] = Progress(since.offset + 4, clock)
+            one = time.perf_counter()
+            store.write(
+                Batch(partition, closed, counts, since, new),
+                partitions=PARTITIONS,
+                window_ms=WINDOW_MS,
+                ttl_seconds=3600,
+            )
+            writes.append(time.perf_counter() - one)
+        confirm(store.client, durability, marker)
+        whole.append(time.perf_counter() - began)
     store.close()
-    return took
+    return writes, whole
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--writes", type=int, default=3_000)
+    parser.add_argument("--checkpoints", type=int, default=500)
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     args = parser.parse_args()
     report: dict[str, dict[str, float]] = {}
     with provide(need=("kafka",)) as services, tempfile.TemporaryDirectory() as tmp:
@@ -101,33 +125,54 @@ def main() -> None:
         topic = f"bench-durability-{uuid.uuid4().hex[:8]}"
         ensure_topic(KafkaSettings(kafka_broker_address=services.kafka), topic, PARTITIONS)
         expected = preload(services.kafka, topic, args.events, WINDOW_MS, GRACE_MS, PARTITIONS)
-        for name, options in CONFIGS.items():
+        for name in args.configs:
+            options = CONFIGS[name]
             folder = workdir / name
             folder.mkdir()
-            process, url = start_redis(folder, options)
+            process, port = start_redis(folder, options)
+            processes = [process]
+            url = f"redis://127.0.0.1:{port}/0"
             try:
-                took = sorted(live_writes(url, args.writes))
+                if name.endswith("+replica"):
+                    (workdir / f"{name}-replica").mkdir()
+                    processes.append(start_replica(workdir / f"{name}-replica", options, port))
+                writes, whole = live_checkpoints(url, args.checkpoints)
+                writes.sort()
+                whole.sort()
                 result = run_ours(
                     services.kafka, url, topic, args.events, len(expected), 1, workdir, name
                 )
             finally:
-                process.terminate()
-                process.wait(10)
+                for running in reversed(processes):
+                    running.terminate()
+                    running.wait(10)
             report[name] = {
-                "live_ms_per_write": round(statistics.fmean(took) * 1000, 3),
-                "live_p99_ms": round(took[int(len(took) * 0.99)] * 1000, 3),
-                "live_ms_per_second_at_12_writes": round(statistics.fmean(took) * 12_000, 2),
+                "live_ms_per_write": round(statistics.fmean(writes) * 1000, 3),
+                "live_p99_ms_per_write": round(writes[int(len(writes) * 0.99)] * 1000, 3),
+                "live_ms_per_checkpoint": round(statistics.fmean(whole) * 1000, 3),
+                "live_p99_ms_per_checkpoint": round(whole[int(len(whole) * 0.99)] * 1000, 3),
+                # two checkpoints a second (COMMIT_INTERVAL_SECONDS 0.5)
+                "live_ms_per_second": round(statistics.fmean(whole) * 2000, 2),
                 "catchup_events_per_second": round(result.events_per_second),
                 "catchup_cpu_us_per_event": round(result.cpu_us_per_event, 1),
             }
-    floor = report["none"]["catchup_events_per_second"]
-    print(f"{'redis':<10}{'ms/write':>10}{'p99 ms':>9}{'ms/s live':>11}{'catch-up ev/s':>15}")
+    floor = report.get("none", next(iter(report.values())))["catchup_events_per_second"]
+    always = report.get("always")
+    print(
+        f"{'redis':<18}{'ms/write':>9}{'ms/checkpoint':>15}{'p99':>8}{'ms/s live':>11}"
+        f"{'catch-up ev/s':>15}"
+    )
     for name, figures in report.items():
         figures["catchup_ratio_to_none"] = round(figures["catchup_events_per_second"] / floor, 2)
+        if always:
+            figures["checkpoint_ratio_to_always"] = round(
+                figures["live_ms_per_checkpoint"] / always["live_ms_per_checkpoint"], 2
+            )
         print(
-            f"{name:<10}{figures['live_ms_per_write']:>10}{figures['live_p99_ms']:>9}"
-            f"{figures['live_ms_per_second_at_12_writes']:>11}"
+            f"{name:<18}{figures['live_ms_per_write']:>9}{figures['live_ms_per_checkpoint']:>15}"
+            f"{figures['live_p99_ms_per_checkpoint']:>8}{figures['live_ms_per_second']:>11}"
             f"{figures['catchup_events_per_second']:>15} ({figures['catchup_ratio_to_none']})"
+            + (f"  x{figures['checkpoint_ratio_to_always']} of always" if always else "")
         )
     out = Path(__file__).parent / "results" / f"durability-{time.strftime('%Y-%m-%dT%H%M%S')}.json"
     out.write_text(json.dumps({"events": args.events, **report}, indent=2) + "\n")

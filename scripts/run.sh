@@ -10,15 +10,14 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 PY="${PYTHON:-$root/.venv/bin/python}"
 
-# KAFKA_BROKERS=3 (as for `make services`): every broker in the bootstrap list, the
-# topics created with three replicas (min.insync.replicas 2 follows)
+# KAFKA_BROKERS=3 (as for `make services`): every broker in the bootstrap list; the
+# topics take the cluster's replication (3, min.insync.replicas 2) and the processor
+# its session timeout from the broker count, with nothing else said
 export KAFKA_BROKER_ADDRESS="${KAFKA_BROKER_ADDRESS:-$(services/local.sh bootstrap)}"
-if [ "${KAFKA_BROKERS:-1}" -ge 3 ]; then
-  export RAW_TOPIC_REPLICATION_FACTOR="${RAW_TOPIC_REPLICATION_FACTOR:-3}"
-  # outlast a dead broker's group coordinator moving (docs/operations.md#a-kafka-cluster)
-  export SESSION_TIMEOUT_SECONDS="${SESSION_TIMEOUT_SECONDS:-20}"
-fi
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}"
+# REDIS_REPLICAS=2 (as for `make services`): the primary is the one the Sentinels name
+sentinels="$(services/local.sh sentinels)"
+[ -z "$sentinels" ] || export REDIS_SENTINELS="${REDIS_SENTINELS:-$sentinels}"
 export STATE_DIR="${STATE_DIR:-$root/.cache/state}"
 prefix="${REDIS_KEY_PREFIX:-wikipulse:}"
 

@@ -8,10 +8,13 @@ from prometheus_client import REGISTRY
 
 import processor.metrics
 import producer.metrics
+import wikipulse.kafka
+import wikipulse.redis_client
 from devtools import configdoc
 from tests.support.paths import ROOT
 
-assert processor.metrics and producer.metrics  # imported for their registrations
+# imported for their registrations
+assert processor.metrics and producer.metrics and wikipulse.kafka and wikipulse.redis_client
 
 
 def test_the_configuration_reference_is_generated_from_the_settings():
