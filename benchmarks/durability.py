@@ -37,7 +37,8 @@ from benchmarks.data import preload
 from devtools.servers import free_port, provide
 from wikipulse.kafka import ensure_topic
 from wikipulse.settings import KafkaSettings
-from wikipulse.store import Batch, Progress, WindowStore
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch, Progress
 
 CONFIGS = {
     "always": ["--appendonly", "yes", "--appendfsync", "always"],

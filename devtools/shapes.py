@@ -17,7 +17,9 @@ import orjson
 
 from devtools.recordings import RECENTCHANGE, load_events
 from wikipulse.events import CHANGE_TYPES, facts_of, read_facts
-from wikipulse.store import BREAKDOWN, Batch, WindowStore
+from wikipulse.store.values import BREAKDOWN
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch
 
 
 def recorded_shares() -> dict[str, float]:

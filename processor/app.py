@@ -24,7 +24,7 @@ from wikipulse.kafka import (
     new_topic_config,
     topic_id,
 )
-from wikipulse.store import WindowStore
+from wikipulse.store.window_store import WindowStore
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,9 @@ from processor import metrics
 from processor.records import FACTS, TIME_MS
 from processor.recount import Continuity, Rewind, Seeker
 from processor.windows import Taken, tally
-from wikipulse.store import ROLLUPS, Progress, Rollup, StaleProgress, WindowStore
+from wikipulse.store.values import ROLLUPS, Rollup
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Progress, StaleProgress
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from wikipulse.events import HEARTBEAT_KEY, read_facts
-from wikipulse.store import BREAKDOWN, Batch, Progress
+from wikipulse.store.values import BREAKDOWN
+from wikipulse.store.writes import Batch, Progress
 
 _HEARTBEAT = HEARTBEAT_KEY.encode()
 

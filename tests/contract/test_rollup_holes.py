@@ -25,7 +25,10 @@ import redis
 
 from tests.support.inprocess import InProcessPipeline, OfflineGroup
 from tests.support.names import Names
-from wikipulse.store import ROLLUPS, Batch, KeyLayout, Rollup, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.values import ROLLUPS, Rollup
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch
 
 W, GRACE = 30_000, 5_000
 FIVE, HOUR, DAY = 300_000, 3_600_000, 86_400_000

@@ -14,7 +14,10 @@ import redis
 
 from devtools.shapes import windows_like_recording, write_complete
 from tests.support.names import Names
-from wikipulse.store import Batch, Breakdown, KeyLayout, Progress, StaleProgress, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.values import Breakdown
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch, Progress, StaleProgress
 from wikipulse.unusual import Rule
 
 WINDOW = 30_000

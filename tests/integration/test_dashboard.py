@@ -24,7 +24,9 @@ from devtools.servers import free_port
 from devtools.shapes import breakdowns_like_recording, windows_like_recording, write_complete
 from tests.support.paths import ARTIFACTS
 from wikipulse.events import CHANGE_TYPES
-from wikipulse.store import Batch, KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch
 
 WINDOW = 30_000
 S1, S2, S3 = 1_767_225_600_000, 1_767_225_630_000, 1_767_225_660_000
