@@ -105,10 +105,13 @@ class WindowReader(StoreBase):
         return newest[0] if newest else None
 
     def is_complete(self, start: int) -> bool:
-        """Whether window ``start`` is complete and its counts still held."""
-        if self.client.zscore(self.keys.complete, str(start)) is None:
-            return False
-        return bool(self.client.exists(self.keys.window(start)))
+        """Whether window ``start`` is complete and its counts still held: both read in
+        one transaction, so in one round trip and at one instant."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.zscore(self.keys.complete, str(start))
+            pipe.exists(self.keys.window(start))
+            listed, held = pipe.execute()
+        return listed is not None and bool(held)
 
     def partial_starts(self, limit: int) -> list[int]:
         """The starts of the newest ``limit`` windows published partial, oldest first:
