@@ -56,14 +56,14 @@ class Run:
         """Calibrate again, once the measurements are done (before anything is printed)."""
         self.report["calibration_end"] = calibrate()
 
-    def save(self, prefix: str = "", *, latest: bool = False) -> Path:
+    def save(self, kind: str = "", *, latest: bool = False) -> Path:
         """Print both calibrations and write the report to
-        ``results/<prefix><date>.json`` (and ``results/latest.json`` with ``latest``)."""
+        ``results/<kind><date>.json`` (and ``results/latest.json`` with ``latest``)."""
         self.console.print(f"at the start: {describe(self.report['calibration'])}")
         self.console.print(f"at the end:   {describe(self.report['calibration_end'])}")
         RESULTS.mkdir(exist_ok=True)
         text = json.dumps(self.report, indent=2)
-        out = RESULTS / f"{prefix}{self.report['date'][:19].replace(':', '')}.json"
+        out = RESULTS / f"{kind}{self.report['date'][:19].replace(':', '')}.json"
         out.write_text(text)
         if latest:
             (RESULTS / "latest.json").write_text(text)
