@@ -7,21 +7,16 @@ when set, else Docker, else local servers started for the run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.calibration import calibrate, describe
 from benchmarks.catchup import (
     Result,
     key_prefix,
@@ -35,17 +30,13 @@ from benchmarks.data import SHAPES, preload
 from benchmarks.latency import run_latency
 from benchmarks.live import broker_pids, run_live
 from benchmarks.producer_bench import run_producer
+from benchmarks.run import GRACE_MS, PARTITIONS, WINDOW_MS, Run
 from devtools.servers import provide
 from wikipulse.kafka import ensure_topic
 from wikipulse.settings import KafkaSettings
 
-RESULTS = Path(__file__).resolve().parent / "results"
-WINDOW_MS, GRACE_MS, PARTITIONS = 30_000, 5_000, 6
-
 
 def main() -> None:
-    # a SIGTERM (e.g. from `timeout`) unwinds normally, so the servers started for the run stop
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 300_000)))
     parser.add_argument("--shapes", nargs="*", default=list(SHAPES), choices=SHAPES)
@@ -59,23 +50,15 @@ def main() -> None:
     )
     parser.add_argument("--live-seconds", type=float, default=120.0)
     args = parser.parse_args()
-    # wide enough for the table when the output is a file or a CI log
-    console = Console(width=None if sys.stdout.isatty() else 150)
-    calibration = calibrate()
-    console.print(describe(calibration))
-    report: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "events": args.events,
-        "cpus": os.cpu_count(),
-        "calibration": calibration,
-        "settings": {
-            "window_ms": WINDOW_MS,
-            "grace_ms": GRACE_MS,
-            "partitions": PARTITIONS,
-            "commit_interval_seconds": os.environ.get("COMMIT_INTERVAL_SECONDS", "0.5"),
-        },
-        "shapes": {},
+    run = Run.start(args.events)
+    console, report = run.console, run.report
+    report["settings"] = {
+        "window_ms": WINDOW_MS,
+        "grace_ms": GRACE_MS,
+        "partitions": PARTITIONS,
+        "commit_interval_seconds": os.environ.get("COMMIT_INTERVAL_SECONDS", "0.5"),
     }
+    report["shapes"] = {}
     with provide() as services, tempfile.TemporaryDirectory(prefix="wp-bench-") as tmp:
         workdir = Path(tmp)
         for shape in args.shapes:
@@ -115,7 +98,7 @@ def main() -> None:
                 broker_pids(services.local),
                 seconds=args.live_seconds,
             )
-    report["calibration_end"] = calibrate()
+    run.calibrate_end()
     if extra:
         console.print(results_table("producer", extra))
     if "live" in report:
@@ -134,13 +117,7 @@ def main() -> None:
         mark = "met" if worst <= bound else "NOT met"
         report["latency_target_met"] = worst <= bound
         console.print(f"  {mark:>7}  window visible ≤ GRACE_SECONDS + 1 = {bound} s: {worst}")
-    console.print(f"at the start: {describe(calibration)}")
-    console.print(f"at the end:   {describe(report['calibration_end'])}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{report['date'][:19].replace(':', '')}.json"
-    out.write_text(json.dumps(report, indent=2))
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2))
-    console.print(f"figures written to {out}")
+    run.save(latest=True)
 
 
 def run_shape(

@@ -23,7 +23,8 @@ from devtools.processes import spawn
 from devtools.recordings import RECENTCHANGE, load_events
 from devtools.replay import ReplayServer
 from devtools.servers import provide
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
 
 WINDOW_MS = 30_000
 

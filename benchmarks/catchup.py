@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 from benchmarks.data import heartbeat_times
 from devtools.observe import window_counts
 from devtools.processes import spawn, usage
-from wikipulse.store import KeyLayout
+from wikipulse.store.keys import KeyLayout
 
 ROOT = Path(__file__).resolve().parent.parent
 

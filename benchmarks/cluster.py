@@ -23,63 +23,43 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import signal
-import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.calibration import calibrate, describe
 from benchmarks.catchup import Result, key_prefix, run_ours, verify
 from benchmarks.data import preload
 from benchmarks.live import broker_pids, run_live
 from benchmarks.producer_bench import run_producer
+from benchmarks.run import GRACE_MS, PARTITIONS, WINDOW_MS, Run
 from devtools.servers import LocalServers
 from wikipulse.kafka import ensure_topic
 from wikipulse.settings import KafkaSettings
 
-RESULTS = Path(__file__).resolve().parent / "results"
-WINDOW_MS, GRACE_MS, PARTITIONS = 30_000, 5_000, 6
 TOPOLOGIES = {"1 broker": 1, "3 brokers": 3}
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--producer-events", type=int, default=100_000)
     parser.add_argument("--live-seconds", type=float, default=60.0)
     parser.add_argument("--settle", type=float, default=30.0)
     args = parser.parse_args()
-    console = Console(width=None if sys.stdout.isatty() else 150)
-    calibration = calibrate()
-    console.print(describe(calibration))
-    report: dict[str, Any] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "events": args.events,
-        "cpus": os.cpu_count(),
-        "calibration": calibration,
-        "topologies": {},
-    }
+    run = Run.start(args.events)
+    run.report["topologies"] = {}
     for name, brokers in TOPOLOGIES.items():
-        console.print(f"[bold]{name}[/bold] …")
-        report["topologies"][name] = run_topology(brokers, args, console)
-    report["calibration_end"] = calibrate()
-    console.print(summary(report))
-    console.print(f"at the start: {describe(calibration)}")
-    console.print(f"at the end:   {describe(report['calibration_end'])}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"cluster-{report['date'][:19].replace(':', '')}.json"
-    out.write_text(json.dumps(report, indent=2))
-    console.print(f"figures written to {out}")
+        run.console.print(f"[bold]{name}[/bold] …")
+        run.report["topologies"][name] = run_topology(brokers, args, run.console)
+    run.calibrate_end()
+    run.console.print(summary(run.report))
+    run.save("cluster-")
 
 
 def run_topology(brokers: int, args: argparse.Namespace, console: Console) -> dict[str, Any]:

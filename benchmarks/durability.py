@@ -43,7 +43,9 @@ from devtools.servers import free_port, provide
 from processor.durability import check_server, confirm
 from wikipulse.kafka import ensure_topic
 from wikipulse.settings import KafkaSettings
-from wikipulse.store import Batch, KeyLayout, Progress, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch, Progress
 
 CONFIGS = {
     "always": ["--appendonly", "yes", "--appendfsync", "always"],

@@ -14,7 +14,7 @@ from benchmarks.catchup import key_prefix
 from devtools.processes import spawn
 from devtools.recordings import DATA, load_events
 from devtools.replay import ReplayServer
-from wikipulse.store import KeyLayout
+from wikipulse.store.keys import KeyLayout
 
 
 def run_latency(

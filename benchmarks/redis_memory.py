@@ -18,7 +18,9 @@ import redis
 from benchmarks.data import wiki_names
 from devtools.servers import provide
 from devtools.shapes import windows_like_recording
-from wikipulse.store import Batch, KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch
 
 W = 30_000
 DAY = 2880

@@ -26,14 +26,9 @@ from pydantic import BaseModel
 from dashboard.settings import DashboardSettings
 from wikipulse import __version__
 from wikipulse.redis_client import connect_async
-from wikipulse.store import (
-    ALL_WIKIS,
-    ROLLUPS,
-    WINDOW_RESOLUTION,
-    Breakdown,
-    TooManyPoints,
-    WindowStore,
-)
+from wikipulse.store.history import TooManyPoints
+from wikipulse.store.values import ALL_WIKIS, ROLLUPS, WINDOW_RESOLUTION, Breakdown
+from wikipulse.store.window_store import WindowStore
 
 #: The most points one series answer holds (a day of 30 s windows fits).
 MAX_POINTS = 3000

@@ -33,16 +33,10 @@ from rich.text import Text
 from dashboard.settings import DashboardSettings
 from wikipulse.events import CHANGE_TYPES
 from wikipulse.redis_client import transient
-from wikipulse.store import (
-    ALL_WIKIS,
-    ROLLUPS,
-    WINDOW_RESOLUTION,
-    Leaderboard,
-    Point,
-    TooManyPoints,
-    UnusualReport,
-    WindowStore,
-)
+from wikipulse.store.history import Point, TooManyPoints
+from wikipulse.store.reads import Leaderboard, UnusualReport
+from wikipulse.store.values import ALL_WIKIS, ROLLUPS, WINDOW_RESOLUTION
+from wikipulse.store.window_store import WindowStore
 
 _UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
 MAX_ROWS = 48

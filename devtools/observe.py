@@ -13,7 +13,9 @@ import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from devtools.processes import Service
-from wikipulse.store import Breakdown, KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.values import Breakdown
+from wikipulse.store.window_store import WindowStore
 
 
 def metric(service: Service, name: str, label: str = "") -> float:

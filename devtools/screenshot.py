@@ -23,7 +23,8 @@ from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
 from devtools.servers import free_port, provide
 from devtools.shapes import breakdowns_like_recording, windows_like_recording, write_complete
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
 
 WINDOW = 30_000
 BOT = "fr.wikipedia.org"

@@ -17,7 +17,9 @@ import orjson
 
 from devtools.recordings import RECENTCHANGE, load_events
 from wikipulse.events import CHANGE_TYPES, facts_of, read_facts
-from wikipulse.store import BREAKDOWN, Batch, WindowStore
+from wikipulse.store.values import BREAKDOWN
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch
 
 
 def recorded_shares() -> dict[str, float]:
@@ -54,7 +56,7 @@ def recorded_facts() -> dict[str, list[tuple[int, bool, int | None]]]:
 def breakdowns_like_recording(
     windows: list[dict[str, int]], seed: int = 20260620, bots: dict[str, int] | None = None
 ) -> list[dict[str, list[int]]]:
-    """The `wikipulse.store.BREAKDOWN` of each wiki in each of ``windows``: its count of
+    """The `wikipulse.store.values.BREAKDOWN` of each wiki in each of ``windows``: its count of
     events resampled from its own recorded events (a wiki the recording lacks: humans'
     edits without sizes). ``bots``: wiki -> events of each window that are a bot's edits
     of 200 bytes instead (a bot run)."""

@@ -25,7 +25,7 @@ from wikipulse.kafka import (
     report_protection,
     topic_id,
 )
-from wikipulse.store import WindowStore
+from wikipulse.store.window_store import WindowStore
 
 log = logging.getLogger(__name__)
 

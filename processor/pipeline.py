@@ -12,7 +12,7 @@ the dead letters in one Kafka transaction, ``processing_guarantee="exactly-once"
 the sink back-pressure protocol (a sink that cannot write makes Quix abort the
 checkpoint, pause, and read it again). The windows are not Quix windows: the sink
 counts each checkpoint's records (`processor.windows.tally`) and one Redis script
-finalizes them (`wikipulse/write_windows.lua`); docs/decisions.md says why.
+finalizes them (`wikipulse/store/write_windows.lua`); docs/decisions.md says why.
 
 **Re-keyed records are counted where they are.** A countable event whose Kafka key is
 not its wiki (another tool wrote it) is counted in its own partition under its wiki's

@@ -26,7 +26,7 @@ from processor.app import build_app
 from processor.settings import ProcessorSettings
 from wikipulse.kafka import topic_id
 from wikipulse.observability import setup_logging
-from wikipulse.store import WindowStore
+from wikipulse.store.window_store import WindowStore
 
 log = logging.getLogger("processor.rebuild")
 

@@ -18,7 +18,8 @@ from typing import Protocol
 
 from processor import metrics
 from processor.windows import lacking
-from wikipulse.store import Progress, WindowStore
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Progress
 
 log = logging.getLogger(__name__)
 

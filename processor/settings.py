@@ -11,7 +11,7 @@ from wikipulse.settings import (
     ServiceSettings,
     WindowSettings,
 )
-from wikipulse.store import ROLLUPS, Rollup
+from wikipulse.store.values import ROLLUPS, Rollup
 
 
 class ProcessorSettings(

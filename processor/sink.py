@@ -4,7 +4,7 @@ and recounted from the raw topic when Redis lost them.
 The pipeline hands the sink every record it processes (`take`); Quix Streams calls
 `flush` just before it commits the checkpoint. `flush` counts each partition's records
 with `processor.windows.tally` and writes the sums in one fenced step
-(`wikipulse.store.WindowStore.write`), then makes the writes durable before Quix
+(`wikipulse.store.writes.WindowWriter.write`), then makes the writes durable before Quix
 commits the offsets (`processor.durability`: on the disk, on a replica).
 
 **Back-pressure.** When Redis is unreachable or between primaries (a failover, a
@@ -37,7 +37,9 @@ from processor.recount import Continuity, Rewind, Seeker
 from processor.windows import Taken, tally
 from wikipulse import redis_client
 from wikipulse.settings import RedisSettings
-from wikipulse.store import ROLLUPS, Progress, Rollup, StaleProgress, WindowStore
+from wikipulse.store.values import ROLLUPS, Rollup
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Progress, StaleProgress
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class RedisWindowSink(BaseSink):
     """Counts the records of every partition into Redis (`take`, then `flush`).
 
     ``source`` names the raw topic's identity (its Kafka topic id): every key of the
-    working state is scoped by it (`wikipulse.store.KeyLayout.source`).
+    working state is scoped by it (`wikipulse.store.keys.KeyLayout.source`).
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """The window arithmetic: one partition's records since its last write, counted.
 
 Pure code, no I/O: `processor.sink` hands `tally` each partition's records of one
-checkpoint, and `wikipulse/write_windows.lua` applies the result to Redis (adds the
+checkpoint, and `wikipulse/store/write_windows.lua` applies the result to Redis (adds the
 counts to the open windows, finalizes the ones the clock closed, publishes the windows
 every partition closed). This is the one place the window rules are written:
 
@@ -26,7 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from wikipulse.events import HEARTBEAT_KEY, read_facts
-from wikipulse.store import BREAKDOWN, Batch, Progress
+from wikipulse.store.values import BREAKDOWN
+from wikipulse.store.writes import Batch, Progress
 
 _HEARTBEAT = HEARTBEAT_KEY.encode()
 

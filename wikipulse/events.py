@@ -181,7 +181,7 @@ def parse(data: bytes, latest_ms: int | None = None) -> Parsed:
 
 
 #: The kinds of change a breakdown counts (Wikimedia's ``type``), in the order of the
-#: breakdown fields (`wikipulse.store.BREAKDOWN`); any other type counts as ``other``.
+#: breakdown fields (`wikipulse.store.values.BREAKDOWN`); any other type counts as ``other``.
 CHANGE_TYPES: Final = ("edit", "new", "log", "categorize", "external", "other")
 #: One letter per change type in a facts value, in `CHANGE_TYPES` order.
 TYPE_LETTERS: Final = b"enlcxo"

@@ -25,7 +25,7 @@ from devtools.truth import breakdown_row
 from tests.support.inprocess import InProcessPipeline, OfflineGroup
 from tests.support.names import Names
 from wikipulse.events import Event, parse
-from wikipulse.store import ALL_WIKIS, Breakdown
+from wikipulse.store.values import ALL_WIKIS, Breakdown
 
 W, GRACE = 3_000, 1_000
 

@@ -14,7 +14,9 @@ import redis
 from processor.windows import closed_end, tally
 from tests.support.names import Names
 from wikipulse.events import HEARTBEAT_KEY
-from wikipulse.store import KeyLayout, Progress, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Progress
 
 W, G = 30_000, 5_000
 S = 1_767_225_600_000  # a window start

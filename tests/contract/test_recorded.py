@@ -9,7 +9,8 @@ from processor.app import RecordedMismatch, _check_recorded
 from processor.settings import ProcessorSettings
 from tests.support.names import Names
 from wikipulse.settings import RedisSettings
-from wikipulse.store import Batch, WindowStore
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch
 
 
 def recorded(redis_url: str, prefix: str, source: str, partitions: int, window_ms: int) -> None:

@@ -1,6 +1,6 @@
 """History buckets are never listed complete short or twice: the holes an exactly-once
 review of the rollups found (each reproduced red against a real Redis, then fixed in
-wikipulse/write_windows.lua and processor/sink.py), kept as specifications.
+wikipulse/store/write_windows.lua and processor/sink.py), kept as specifications.
 
 - H1: a bucket holding a window published partial stays partial, however soon the
   window indexes are trimmed (`WINDOW_TTL_SECONDS` shorter than a bucket, or a step
@@ -16,6 +16,7 @@ wikipulse/write_windows.lua and processor/sink.py), kept as specifications.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,9 +24,14 @@ from typing import Any
 import pytest
 import redis
 
+from devtools.observe import wait_for
+from devtools.servers import free_port
 from tests.support.inprocess import InProcessPipeline, OfflineGroup
 from tests.support.names import Names
-from wikipulse.store import ROLLUPS, Batch, KeyLayout, Rollup, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.values import ROLLUPS, Rollup
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch
 
 W, GRACE = 30_000, 5_000
 FIVE, HOUR, DAY = 300_000, 3_600_000, 86_400_000
@@ -299,66 +305,63 @@ def test_a_window_finalized_by_two_partitions_adds_up_in_breakdowns_and_buckets(
 # -- H5: a volatile-* eviction policy (accepted by the sink) evicts pending buckets -------
 
 
-def test_h5_a_waiting_bucket_cannot_be_evicted_even_under_volatile_eviction(tmp_path):
-    import socket
-    import subprocess
+@pytest.fixture
+def evicting_redis(tmp_path) -> Iterator[redis.Redis]:
+    """A Redis of its own, 3 MB at most and evicting volatile keys (LRU).
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--maxmemory",
-            "3mb",
-            "--maxmemory-policy",
-            "volatile-lru",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    Not the shared `redis_url`: this test fills memory until Redis evicts, and eviction
+    is the whole server's. On the shared server it would evict other tests' keys (with
+    ``REDIS_URL``, someone else's), its limit would have to be guessed from whatever the
+    session stored before, and a test stopped between setting the policy and restoring
+    it would leave a server that evicts, which the sink refuses for every later test.
+    """
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    command += ["--appendonly", "no", "--dir", str(tmp_path)]
+    command += ["--maxmemory", "3mb", "--maxmemory-policy", "volatile-lru"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
     try:
-        c = redis.Redis(port=port)
-        for _ in range(50):
-            try:
-                c.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
-        store = WindowStore(c, KeyLayout("ev:"))
-        b = D
-        # bucket b: windows b..b+9W finalized by partition 0, partition 1 lags one window
-        write(store, 0, b + FIVE, {b + i * W: {"a.org": 1} for i in range(10)}, partitions=2)
-        write(store, 1, b + FIVE - W, {}, partitions=2)
-        assert store.series("5m", b, b + FIVE)[0].breakdown.count == 9
-        # later, other published windows (TTL'd) fill memory: the LRU bucket is evicted
-        big = {f"wiki{j}.org": 1 for j in range(400)}
-        s = b + DAY
-        for i in range(200):
-            write(
-                store,
-                0,
-                s + (i + 1) * W,
-                {s + i * W: big},
-                partitions=1,
-                source="other",
-                rollups=(),
-            )
-        assert c.info("stats")["evicted_keys"] > 0, "no memory pressure: nothing proven"
-        write(store, 1, b + FIVE, {}, partitions=2)  # partition 1 closes the bucket
-        [pt] = store.series("5m", b, b + FIVE)
-        assert not (pt.complete and pt.breakdown.count != 10)
+        wait_for(lambda: _pings(client), 10, "the evicting redis-server")
+        yield client
     finally:
+        client.close()
         server.terminate()
-        server.wait()
+        server.wait(10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_h5_a_waiting_bucket_cannot_be_evicted_even_under_volatile_eviction(evicting_redis):
+    c = evicting_redis
+    store = WindowStore(c, KeyLayout("ev:"))
+    b = D
+    # bucket b: windows b..b+9W finalized by partition 0, partition 1 lags one window
+    write(store, 0, b + FIVE, {b + i * W: {"a.org": 1} for i in range(10)}, partitions=2)
+    write(store, 1, b + FIVE - W, {}, partitions=2)
+    assert store.series("5m", b, b + FIVE)[0].breakdown.count == 9
+    # later, other published windows (TTL'd) fill memory: the LRU bucket is evicted
+    big = {f"wiki{j}.org": 1 for j in range(400)}
+    s = b + DAY
+    for i in range(200):
+        write(
+            store,
+            0,
+            s + (i + 1) * W,
+            {s + i * W: big},
+            partitions=1,
+            source="other",
+            rollups=(),
+        )
+    assert c.info("stats")["evicted_keys"] > 0, "no memory pressure: nothing proven"
+    write(store, 1, b + FIVE, {}, partitions=2)  # partition 1 closes the bucket
+    [pt] = store.series("5m", b, b + FIVE)
+    assert not (pt.complete and pt.breakdown.count != 10)
 
 
 def test_h1_through_the_sink_a_day_that_began_partial_is_never_complete(

@@ -23,7 +23,10 @@ from devtools.observe import breakdown_rows
 from devtools.truth import breakdown_row
 from tests.support.inprocess import InProcessPipeline
 from tests.support.names import Names
-from wikipulse.store import ALL_WIKIS, ROLLUPS, Batch, KeyLayout, Rollup, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.values import ALL_WIKIS, ROLLUPS, Rollup
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch
 
 W, GRACE = 30_000, 5_000
 FIVE, HOUR = 300_000, 3_600_000

@@ -19,7 +19,9 @@ from processor.sink import RedisWindowSink
 from tests.support.names import Names
 from wikipulse.events import HEARTBEAT_KEY
 from wikipulse.settings import RedisSettings
-from wikipulse.store import KeyLayout, Progress, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Progress
 
 WINDOW, GRACE = 30_000, 5_000
 S0 = 1_767_225_600_000

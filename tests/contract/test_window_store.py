@@ -7,14 +7,18 @@ processor's sink does, then looks at Redis directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
 
 from devtools.shapes import windows_like_recording, write_complete
 from tests.support.names import Names
-from wikipulse.store import Batch, Breakdown, KeyLayout, Progress, StaleProgress, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.values import Breakdown
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch, Progress, StaleProgress
 from wikipulse.unusual import Rule
 
 WINDOW = 30_000
@@ -47,6 +51,28 @@ def write(
     since, new = progress or (None, None)
     batch = Batch(partition, closed_end, windows or {}, since, new, partial)
     return store.write(batch, partitions=partitions, window_ms=WINDOW, ttl_seconds=3600).completed
+
+
+@pytest.fixture
+def round_trips(client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``round_trips(ask)``: how many times ``ask`` sent to Redis and waited for the
+    answer (a pipeline or a transaction is one), and what it returned."""
+    client.ping()  # the connection's own handshake is not the reader's
+    sent: list[bytes] = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(connection: Any, command: Any, check_health: bool = True) -> None:
+        sent.append(command)
+        send(connection, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+
+    def measure(ask: Callable[[], object]) -> tuple[int, object]:
+        sent.clear()
+        answer = ask()
+        return len(sent), answer
+
+    return measure
 
 
 def snapshot(client: redis.Redis, keys: KeyLayout) -> dict[bytes, object]:
@@ -125,6 +151,16 @@ def test_partitions_finalizing_out_of_order_complete_each_window_once(store, cli
     pubsub.close()
     assert announced == [str(S0).encode(), str(S1).encode()]
     assert [(w.start, w.total, w.wikis) for w in store.windows(10)] == [(S1, 8, 2), (S0, 5, 2)]
+
+
+def test_whether_a_window_is_complete_is_asked_in_one_round_trip(store, client, round_trips):
+    """Every reader of one window asks it first (a leaderboard, a breakdown, what is
+    unusual): the index and the window's counts are read together, at one instant."""
+    write(store, 0, S1, {S0: {"en.wikipedia.org": 3}}, partitions=1)
+    assert round_trips(lambda: store.is_complete(S0)) == (1, True)
+    assert round_trips(lambda: store.is_complete(S1)) == (1, False)  # never published
+    client.delete(store.keys.window(S0))  # its counts expired, the index not trimmed yet
+    assert round_trips(lambda: store.is_complete(S0)) == (1, False)
 
 
 def test_windows_older_than_the_ttl_leave_the_index_and_their_keys_expire(store, client):

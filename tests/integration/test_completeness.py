@@ -15,7 +15,7 @@ from tests.support.pipeline import Pipeline
 from wikipulse.events import PARTITIONER, heartbeat_record
 from wikipulse.kafka import ensure_topic, topic_id
 from wikipulse.settings import KafkaSettings
-from wikipulse.store import KeyLayout
+from wikipulse.store.keys import KeyLayout
 
 WINDOW_MS = 3000
 # Recent event times: the broker deletes records older than its retention (7 days)

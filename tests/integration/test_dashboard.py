@@ -1,5 +1,5 @@
 """The dashboard, its API and the CLI, against real Redis holding windows written
-exactly as the processor writes them (`wikipulse.store.WindowStore.write`)."""
+exactly as the processor writes them (`wikipulse.store.writes.WindowWriter.write`)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,9 @@ from devtools.shapes import breakdowns_like_recording, windows_like_recording, w
 from tests.support.browser import launch
 from tests.support.paths import ARTIFACTS
 from wikipulse.events import CHANGE_TYPES
-from wikipulse.store import Batch, KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch
 
 WINDOW = 30_000
 S1, S2, S3 = 1_767_225_600_000, 1_767_225_630_000, 1_767_225_660_000

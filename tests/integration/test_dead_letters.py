@@ -19,7 +19,8 @@ from tests.support.pipeline import Pipeline
 from wikipulse.events import Header, heartbeat_record
 from wikipulse.kafka import MAX_MESSAGE_BYTES, ensure_topic
 from wikipulse.settings import KafkaSettings
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
 
 WINDOW_MS = 3000
 T0 = (int(time.time() * 1000) - 300_000) // WINDOW_MS * WINDOW_MS

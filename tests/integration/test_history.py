@@ -15,7 +15,8 @@ from devtools.recordings import RECENTCHANGE, load_events
 from devtools.servers import free_port
 from devtools.truth import truth, truth_breakdowns
 from tests.support.pipeline import assert_index_matches_truth
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
 
 WINDOW_S, FIVE_MS = 30, 300_000
 HISTORY_S, RATE = 3600, 20.0  # 72 000 events, 120 windows, 12 five-minute buckets

@@ -38,7 +38,8 @@ from devtools.truth import breakdown_row
 from tests.support.names import Names
 from tests.support.pipeline import Pipeline
 from wikipulse.events import HEARTBEAT_KEY, Event, Header, Kind, heartbeat_record, parse
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
 
 PARTITIONS = 6
 Windows = dict[int, Counter[str]]

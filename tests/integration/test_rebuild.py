@@ -19,7 +19,8 @@ from tests.support.paths import ROOT
 from tests.support.pipeline import Pipeline
 from wikipulse.kafka import ensure_topic
 from wikipulse.settings import KafkaSettings
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
 
 EVENTS = 155_000  # an hour of event time at the recorded rate (43 events/s)
 MINUTE = 60_000

@@ -27,7 +27,8 @@ from processor.sink import RedisWindowSink
 from tests.support.names import Names
 from wikipulse import redis_client
 from wikipulse.settings import RedisSettings
-from wikipulse.store import Batch, Progress, WindowStore
+from wikipulse.store.window_store import WindowStore
+from wikipulse.store.writes import Batch, Progress
 
 WINDOW, GRACE = 30_000, 5_000
 S0 = 1_767_225_600_000

@@ -18,7 +18,8 @@ from devtools.truth import truth
 from tests.support.certs import make_certs
 from tests.support.pipeline import Pipeline, assert_index_matches_truth
 from tests.support.streams import RECORDED, live_stream
-from wikipulse.store import KeyLayout, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.window_store import WindowStore
 
 PASSWORD = "tls-s3cret-pw"
 

@@ -33,7 +33,9 @@ from processor.pipeline import wire
 from processor.sink import RedisWindowSink
 from wikipulse.events import HEARTBEAT_KEY, Header, Kind
 from wikipulse.settings import RedisSettings
-from wikipulse.store import KeyLayout, Scored, WindowStore
+from wikipulse.store.keys import KeyLayout
+from wikipulse.store.reads import Scored
+from wikipulse.store.window_store import WindowStore
 
 RAW, DLQ = "raw", "raw.dlq"
 

@@ -198,7 +198,7 @@ def test_the_dockerfile_install_steps_give_working_entry_points(tmp_path):
         assert (target / "bin" / script).exists(), script
     imports = "import producer.__main__, processor.__main__, dashboard.__main__, dashboard.cli"
     imports += "; import dashboard.app as a; assert (a.STATIC / 'app.js').exists()"
-    imports += "; import wikipulse.store as s; assert 'ZADD' in s.WRITE_WINDOWS"
+    imports += "; import wikipulse.store.writes as s; assert 'ZADD' in s.WRITE_WINDOWS"
     imports += "; import importlib.util as u; assert u.find_spec('devtools') is None"
     subprocess.run([str(target / "bin" / "python"), "-c", imports], cwd=tmp_path, check=True)
     # the replay image adds devtools/ beside the installed services

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from processor.windows import closed_end, lacking, tally, window_start
 from wikipulse.events import HEARTBEAT_KEY
-from wikipulse.store import Progress
+from wikipulse.store.writes import Progress
 
 W, G = 30_000, 5_000
 BEAT = HEARTBEAT_KEY.encode()

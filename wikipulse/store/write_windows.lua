@@ -1,12 +1,12 @@
 -- One partition's batch, applied atomically: the whole window lifecycle lives here.
--- wikipulse/store.py builds every key and encodes the batch; docs/architecture.md has
--- the table of keys ("The Redis contract").
+-- keys.py (beside this file) builds every key and writes.py encodes the batch;
+-- docs/architecture.md has the table of keys ("The Redis contract").
 --
 -- KEYS: 1 complete index (zset; also the pub/sub channel), 2 partial index (zset),
 --       3 meta (hash), then the raw topic's (the source's) state: 4 progress (hash),
 --       5 closed marks (hash), 6 partial marks (hash), 7 pending (zset),
 --       8 this partition's open window starts (zset)
--- ARGV[1]: the batch as JSON (`wikipulse.store.Batch.encode`): partition, partitions,
+-- ARGV[1]: the batch as JSON (`WindowWriter.write` in writes.py): partition, partitions,
 --       window_ms, ttl, source, closed_end, fence {expected, offset, time} or absent,
 --       partial {from, till} or absent, windows {start: {wiki: count}}, breakdowns
 --       {start: {wiki: [the BREAKDOWN values]}}, and the key prefixes open, final,
@@ -44,7 +44,7 @@ local function interval(text)
   local from, till = string.match(text, '^(%-?%d+):(%-?%d+)$')
   return tonumber(from), tonumber(till)
 end
--- a breakdown value: comma-separated integers (wikipulse.store.BREAKDOWN order)
+-- a breakdown value: comma-separated integers (`BREAKDOWN` order, values.py)
 local function unpack_values(text)
   local values = {}
   for x in string.gmatch(text, '[^,]+') do values[#values + 1] = tonumber(x) end
