@@ -27,6 +27,7 @@ from benchmarks.catchup import (
     verify,
 )
 from benchmarks.data import SHAPES, preload
+from benchmarks.durability import CONFIGS, run_durability, table
 from benchmarks.latency import run_latency
 from benchmarks.live import broker_pids, run_live
 from benchmarks.producer_bench import run_producer
@@ -46,9 +47,15 @@ def main() -> None:
         "--skip",
         nargs="*",
         default=[],
-        choices=["bytewax", "naive", "latency", "producer", "live", "x2"],
+        choices=["bytewax", "naive", "latency", "producer", "live", "x2", "durability"],
     )
     parser.add_argument("--live-seconds", type=float, default=120.0)
+    parser.add_argument(
+        "--durability-events",
+        type=int,
+        default=100_000,
+        help="events each Redis set-up's catch-up counts (benchmarks.durability)",
+    )
     args = parser.parse_args()
     run = Run.start(args.events)
     console, report = run.console, run.report
@@ -98,7 +105,15 @@ def main() -> None:
                 broker_pids(services.local),
                 seconds=args.live_seconds,
             )
+        if "durability" not in args.skip:
+            console.print("durability: an fsync per write against a replica's WAIT …")
+            report["durability"] = run_durability(
+                services.kafka, workdir, args.durability_events, 400, list(CONFIGS)
+            )
     run.calibrate_end()
+    if "durability" in report:
+        for line in table(report["durability"]):
+            console.print(line)
     if extra:
         console.print(results_table("producer", extra))
     if "live" in report:

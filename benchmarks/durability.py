@@ -39,6 +39,7 @@ import redis
 
 from benchmarks.catchup import run_ours
 from benchmarks.data import preload
+from benchmarks.run import GRACE_MS, PARTITIONS, WINDOW_MS
 from devtools.servers import free_port, provide
 from processor.durability import check_server, confirm
 from wikipulse.kafka import ensure_topic
@@ -54,7 +55,6 @@ CONFIGS = {
     "always+replica": ["--appendonly", "yes", "--appendfsync", "always"],
     "everysec+replica": ["--appendonly", "yes", "--appendfsync", "everysec"],
 }
-WINDOW_MS, GRACE_MS, PARTITIONS = 30_000, 5_000, 6
 
 
 def start_redis(folder: Path, options: list[str]) -> tuple[subprocess.Popen[bytes], int]:
@@ -115,67 +115,85 @@ def live_checkpoints(url: str, checkpoints: int) -> tuple[list[float], list[floa
     return writes, whole
 
 
+def run_durability(
+    kafka: str, workdir: Path, events: int, checkpoints: int, configs: list[str]
+) -> dict[str, dict[str, float]]:
+    """Every configuration of ``configs`` (`CONFIGS`), one after the other: the live
+    checkpoints, then the processor catching up on ``events`` preloaded events."""
+    report: dict[str, dict[str, float]] = {}
+    topic = f"bench-durability-{uuid.uuid4().hex[:8]}"
+    ensure_topic(KafkaSettings(kafka_broker_address=kafka), topic, PARTITIONS)
+    expected = preload(kafka, topic, events, WINDOW_MS, GRACE_MS, PARTITIONS)
+    for name in configs:
+        options = CONFIGS[name]
+        folder = workdir / f"durability-{name}"
+        folder.mkdir()
+        process, port = start_redis(folder, options)
+        processes = [process]
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            if name.endswith("+replica"):
+                (workdir / f"durability-{name}-replica").mkdir()
+                processes.append(
+                    start_replica(workdir / f"durability-{name}-replica", options, port)
+                )
+            writes, whole = live_checkpoints(url, checkpoints)
+            writes.sort()
+            whole.sort()
+            result = run_ours(kafka, url, topic, events, len(expected), 1, workdir, name)
+        finally:
+            for running in reversed(processes):
+                running.terminate()
+                running.wait(10)
+        report[name] = {
+            "live_ms_per_write": round(statistics.fmean(writes) * 1000, 3),
+            "live_p99_ms_per_write": round(writes[int(len(writes) * 0.99)] * 1000, 3),
+            "live_ms_per_checkpoint": round(statistics.fmean(whole) * 1000, 3),
+            "live_p99_ms_per_checkpoint": round(whole[int(len(whole) * 0.99)] * 1000, 3),
+            # two checkpoints a second (COMMIT_INTERVAL_SECONDS 0.5)
+            "live_ms_per_second": round(statistics.fmean(whole) * 2000, 2),
+            "catchup_events_per_second": round(result.events_per_second),
+            "catchup_cpu_us_per_event": round(result.cpu_us_per_event, 1),
+        }
+    floor = report.get("none", next(iter(report.values())))["catchup_events_per_second"]
+    always = report.get("always")
+    for figures in report.values():
+        figures["catchup_ratio_to_none"] = round(figures["catchup_events_per_second"] / floor, 2)
+        if always:
+            figures["checkpoint_ratio_to_always"] = round(
+                figures["live_ms_per_checkpoint"] / always["live_ms_per_checkpoint"], 2
+            )
+    return report
+
+
+def table(report: dict[str, dict[str, float]]) -> list[str]:
+    """The figures of `run_durability`, as lines of a table."""
+    lines = [
+        f"{'redis':<18}{'ms/write':>9}{'ms/checkpoint':>15}{'p99':>8}{'ms/s live':>11}"
+        f"{'catch-up ev/s':>15}{'checkpoint to always':>22}"
+    ]
+    for name, figures in report.items():
+        ratio = figures.get("checkpoint_ratio_to_always")
+        lines.append(
+            f"{name:<18}{figures['live_ms_per_write']:>9}{figures['live_ms_per_checkpoint']:>15}"
+            f"{figures['live_p99_ms_per_checkpoint']:>8}{figures['live_ms_per_second']:>11}"
+            f"{figures['catchup_events_per_second']:>9} ({figures['catchup_ratio_to_none']})"
+            f"{'' if ratio is None else f'x{ratio}':>22}"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--checkpoints", type=int, default=500)
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     args = parser.parse_args()
-    report: dict[str, dict[str, float]] = {}
     with provide(need=("kafka",)) as services, tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        topic = f"bench-durability-{uuid.uuid4().hex[:8]}"
-        ensure_topic(KafkaSettings(kafka_broker_address=services.kafka), topic, PARTITIONS)
-        expected = preload(services.kafka, topic, args.events, WINDOW_MS, GRACE_MS, PARTITIONS)
-        for name in args.configs:
-            options = CONFIGS[name]
-            folder = workdir / name
-            folder.mkdir()
-            process, port = start_redis(folder, options)
-            processes = [process]
-            url = f"redis://127.0.0.1:{port}/0"
-            try:
-                if name.endswith("+replica"):
-                    (workdir / f"{name}-replica").mkdir()
-                    processes.append(start_replica(workdir / f"{name}-replica", options, port))
-                writes, whole = live_checkpoints(url, args.checkpoints)
-                writes.sort()
-                whole.sort()
-                result = run_ours(
-                    services.kafka, url, topic, args.events, len(expected), 1, workdir, name
-                )
-            finally:
-                for running in reversed(processes):
-                    running.terminate()
-                    running.wait(10)
-            report[name] = {
-                "live_ms_per_write": round(statistics.fmean(writes) * 1000, 3),
-                "live_p99_ms_per_write": round(writes[int(len(writes) * 0.99)] * 1000, 3),
-                "live_ms_per_checkpoint": round(statistics.fmean(whole) * 1000, 3),
-                "live_p99_ms_per_checkpoint": round(whole[int(len(whole) * 0.99)] * 1000, 3),
-                # two checkpoints a second (COMMIT_INTERVAL_SECONDS 0.5)
-                "live_ms_per_second": round(statistics.fmean(whole) * 2000, 2),
-                "catchup_events_per_second": round(result.events_per_second),
-                "catchup_cpu_us_per_event": round(result.cpu_us_per_event, 1),
-            }
-    floor = report.get("none", next(iter(report.values())))["catchup_events_per_second"]
-    always = report.get("always")
-    print(
-        f"{'redis':<18}{'ms/write':>9}{'ms/checkpoint':>15}{'p99':>8}{'ms/s live':>11}"
-        f"{'catch-up ev/s':>15}"
-    )
-    for name, figures in report.items():
-        figures["catchup_ratio_to_none"] = round(figures["catchup_events_per_second"] / floor, 2)
-        if always:
-            figures["checkpoint_ratio_to_always"] = round(
-                figures["live_ms_per_checkpoint"] / always["live_ms_per_checkpoint"], 2
-            )
-        print(
-            f"{name:<18}{figures['live_ms_per_write']:>9}{figures['live_ms_per_checkpoint']:>15}"
-            f"{figures['live_p99_ms_per_checkpoint']:>8}{figures['live_ms_per_second']:>11}"
-            f"{figures['catchup_events_per_second']:>15} ({figures['catchup_ratio_to_none']})"
-            + (f"  x{figures['checkpoint_ratio_to_always']} of always" if always else "")
+        report = run_durability(
+            services.kafka, Path(tmp), args.events, args.checkpoints, args.configs
         )
+    print("\n".join(table(report)))
     out = Path(__file__).parent / "results" / f"durability-{time.strftime('%Y-%m-%dT%H%M%S')}.json"
     out.write_text(json.dumps({"events": args.events, **report}, indent=2) + "\n")
     print(f"written to {out}")
