@@ -14,6 +14,9 @@ complete (`lacking`, `partial_for`).
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from processor import metrics
@@ -42,12 +45,29 @@ class Rewind(Exception):
     """A partition was sought back to be counted again: this checkpoint is void."""
 
 
+class Forgotten(Rewind):
+    """The partitions were revoked or assigned while this flush ran (a flush Quix left
+    behind on a revoke, in its own thread): what it learnt is of a past assignment."""
+
+
 class Continuity:
-    """Per partition, what this replica knows of where counting goes on from Redis."""
+    """Per partition, what this replica knows of where counting goes on from Redis.
+
+    **Assignments.** What is known holds for one assignment of the partitions: a revoke
+    or an assignment (`forget`) starts a new one. A flush may outlive its assignment:
+    on a revoke Quix flushes in a thread joined for a bounded time, and leaves it
+    running when the time is up. That flush must not leave what it learns late for the
+    assignment after (an offset "sought already" would let the next checkpoint skip
+    records Redis lacks): every change is made under `current`, which refuses a flush
+    of an earlier assignment (`Forgotten`).
+    """
 
     def __init__(self, seeker: Seeker, source: str) -> None:
         self._seeker = seeker
         self._source = source
+        #: the assignment what is known holds for; `forget` starts the next
+        self.assignment = 0
+        self._lock = threading.RLock()
         #: partitions whose next counted record starts without the records before it:
         #: the progress it counts on from, and whether records were deleted (a cut)
         self.lacking: dict[int, tuple[Progress, bool]] = {}
@@ -58,7 +78,23 @@ class Continuity:
         #: per partition being recounted, the offset Kafka's group had committed
         self._recount_until: dict[int, int] = {}
 
-    def check(self, store: WindowStore, partition: int, since: Progress, first: int) -> None:
+    @contextmanager
+    def current(self, assignment: int) -> Iterator[None]:
+        """Holds off `forget` while what a flush of ``assignment`` learnt is recorded;
+        raises `Forgotten` if a revoke or an assignment came in between."""
+        with self._lock:
+            if assignment != self.assignment:
+                raise Forgotten(assignment)
+            yield
+
+    def check(
+        self,
+        store: WindowStore,
+        partition: int,
+        since: Progress,
+        first: int,
+        assignment: int | None = None,
+    ) -> None:
         """Check that the records read go on where Redis stops, when this replica reads a
         partition's progress afresh; seek back when they do not.
 
@@ -70,9 +106,30 @@ class Continuity:
         sought back to ``target``. Offsets may have gaps that hold no record (Kafka's
         transaction markers): when a seek to ``target`` still starts past it, the gap
         holds nothing, and counting goes on.
+
+        ``assignment`` is the one the flush began in (`assignment` now by default): Kafka
+        is asked first, and nothing is changed if it ended meanwhile.
         """
+        if assignment is None:
+            assignment = self.assignment
         seeker = self._seeker
         low = seeker.low_watermark(partition)
+        committed = seeker.committed(partition)
+        dead_letters_until = store.dead_letters_until(partition, self._source)
+        with self.current(assignment):
+            self._check(store, partition, since, first, low, committed, dead_letters_until)
+
+    def _check(
+        self,
+        store: WindowStore,
+        partition: int,
+        since: Progress,
+        first: int,
+        low: int,
+        committed: int | None,
+        dead_letters_until: int,
+    ) -> None:
+        seeker = self._seeker
         following = since.offset + 1
         target = max(following, low)
         cut = following < low  # records deleted by retention before they were counted
@@ -91,12 +148,11 @@ class Continuity:
             self.lacking[partition] = (since, cut or low > 0)
         else:
             self.lacking.pop(partition, None)
-        committed = seeker.committed(partition)
         # the dead letters of every record below the committed offset are in Kafka, and
         # below what a recount recorded (it may have committed lower since)
         written = max(
             committed if committed is not None else -1,
-            store.dead_letters_until(partition, self._source),
+            dead_letters_until,
         )
         self.resend_from[partition] = max(self.resend_from.get(partition, -1), written)
         if first <= target:
@@ -152,9 +208,12 @@ class Continuity:
             log.warning("partition %d: recounted up to offset %d", partition, until - 1)
 
     def forget(self, partitions: list[int]) -> None:
-        """What this replica knew of ``partitions`` may be stale (others count them)."""
-        for partition in partitions:
-            self.lacking.pop(partition, None)
-            self._sought.pop(partition, None)
-            self._recount_until.pop(partition, None)
-        metrics.RECOUNTING.set(len(self._recount_until))
+        """What this replica knew of ``partitions`` may be stale (others count them): a
+        new assignment begins, and a flush of an earlier one changes nothing more."""
+        with self._lock:
+            self.assignment += 1
+            for partition in partitions:
+                self.lacking.pop(partition, None)
+                self._sought.pop(partition, None)
+                self._recount_until.pop(partition, None)
+            metrics.RECOUNTING.set(len(self._recount_until))

@@ -164,11 +164,14 @@ class RedisWindowSink(BaseSink):
         dead_lettered, self._dead_lettered = self._dead_lettered, {}
         if not pending:
             return
+        # a flush Quix leaves behind on a revoke may go on after the next assignment:
+        # what it learns is kept only while its own assignment lasts
+        assignment = self.continuity.assignment
         try:
             if self._checked_at != redis_client.failovers_seen():
                 self._check_server()  # first, or a new primary
             for partition in sorted(pending):
-                self._write(partition, pending[partition], dead_lettered)
+                self._write(partition, pending[partition], dead_lettered, assignment)
             # Kafka commits right after this: what it commits must survive Redis's loss
             marker = self.store.keys.source(self._source).durable
             confirm(self.store.client, self.durability, marker)
@@ -200,9 +203,11 @@ class RedisWindowSink(BaseSink):
             log.warning("kafka did not say where counting goes on (%s): read again", exc)
             raise SinkBackpressureError(retry_after=self._retry_after) from exc
 
-    def _write(self, partition: int, records: list[Taken], dead_lettered: dict[int, int]) -> None:
+    def _write(
+        self, partition: int, records: list[Taken], dead_lettered: dict[int, int], assignment: int
+    ) -> None:
         """Count ``records`` of ``partition`` into Redis (nothing to write when Redis
-        counted them all before: a replay)."""
+        counted them all before: a replay), in the flush of ``assignment``."""
         store = self.store
         since = self._known.get(partition)
         first = records[0][0]
@@ -212,7 +217,7 @@ class RedisWindowSink(BaseSink):
             since = None
         if since is None:
             since = store.progress(partition, self._source)
-            self.continuity.check(store, partition, since, first)
+            self.continuity.check(store, partition, since, first, assignment)
             lowest = dead_lettered.get(partition)
             if lowest is not None and lowest < self.resend_from.get(partition, -1):
                 # this checkpoint wrote dead letters that Kafka holds already (a recount
@@ -228,7 +233,8 @@ class RedisWindowSink(BaseSink):
                 counted.replayed,
             )
         if counted.progress == since:
-            self._known[partition] = since
+            with self.continuity.current(assignment):
+                self._known[partition] = since
             return
         partial = self.continuity.partial_for(
             partition, counted.first_time_ms, self._window_ms, self._grace_ms
@@ -255,8 +261,9 @@ class RedisWindowSink(BaseSink):
             else:
                 log.warning("%s: re-reading from the last commit", exc)
             raise
-        self._known[partition] = counted.progress
-        self.continuity.written(partition, counted.progress, partial)
+        with self.continuity.current(assignment):
+            self._known[partition] = counted.progress
+            self.continuity.written(partition, counted.progress, partial)
         if counted.late:
             metrics.RECORDS.counts["late"] += counted.late
             log.debug("partition %d: %d late events", partition, counted.late)
@@ -273,7 +280,8 @@ class RedisWindowSink(BaseSink):
 
     def forget(self, partitions: list[int]) -> None:
         """``partitions`` were revoked, lost or assigned: what this replica knew of them
-        may be stale (another replica counts them meanwhile)."""
+        may be stale (another replica counts them meanwhile). The assignment ends first,
+        so a flush left behind cannot record anything after this (`Continuity`)."""
+        self.continuity.forget(partitions)
         for partition in partitions:
             self._known.pop(partition, None)
-        self.continuity.forget(partitions)

@@ -7,9 +7,13 @@ created anew and an unreachable server.
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 import redis
 from confluent_kafka import KafkaError, KafkaException
+from quixstreams.checkpointing.checkpoint import Checkpoint
 from quixstreams.sinks import SinkBackpressureError
 
 from processor.durability import UnsafeRedis
@@ -21,7 +25,7 @@ from wikipulse.events import HEARTBEAT_KEY
 from wikipulse.settings import RedisSettings
 from wikipulse.store.keys import KeyLayout
 from wikipulse.store.window_store import WindowStore
-from wikipulse.store.writes import Progress
+from wikipulse.store.writes import Batch, Progress
 
 WINDOW, GRACE = 30_000, 5_000
 S0 = 1_767_225_600_000
@@ -160,3 +164,64 @@ def test_kafka_unable_to_say_where_counting_goes_on_pauses_instead_of_failing(re
         sink.flush()
     store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(prefix))
     assert store.progress(0) == Progress()  # nothing written: the checkpoint comes again
+
+
+class CoordinatorMoving(NoKafka):
+    """Kafka's group committed offset 7; `committed` blocks while ``answering`` is clear
+    (the group coordinator moving), as a revoke-time flush may find it."""
+
+    def __init__(self) -> None:
+        self.answering = threading.Event()
+        self.answering.set()
+        self.rewinds: list[tuple[int, int]] = []
+
+    def committed(self, partition: int) -> int | None:
+        self.answering.wait()
+        return 7
+
+    def rewind(self, partition: int, offset: int) -> None:
+        self.rewinds.append((partition, offset))
+
+
+def test_a_flush_left_behind_by_a_revoke_cannot_make_the_next_checkpoint_skip_records(redis_url):
+    """Found in review: Quix flushes the sink on a revoke in a thread it joins for a
+    bounded time, and leaves it running when the time is up. Here that flush waits on
+    Kafka, the partition is revoked and assigned again (the sink forgets it), and the
+    flush then goes on: what it learns then must not count for the partition as it is
+    now, or the next checkpoint skips offsets 4 to 6, which Redis lost (a failover to
+    a replica that lacked them), and publishes the window complete but short."""
+    prefix = Names.fresh().prefix
+    kafka = CoordinatorMoving()
+    sink = sink_for(redis_url, prefix, partitions=1)
+    sink.continuity = Continuity(kafka, "")
+    store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(prefix))
+    # Redis holds offsets 0 to 3 (four events of window S0); Kafka's group committed 7:
+    # the primary that counted 4 to 6 was lost, and the promoted replica lacked them
+    store.write(
+        Batch(0, 0, {S0: {"en.wikipedia.org": 4}}, Progress(), Progress(3, S0 + 3)),
+        partitions=1,
+        window_ms=WINDOW,
+        ttl_seconds=3600,
+    )
+    add(sink, 0, 7, EN, S0 + 7)
+    add(sink, 0, 8, EN, S0 + 8)
+    kafka.answering.clear()
+    flushed_in_time = Checkpoint._flush_sink_bounded(None, sink, 0.3)
+    assert not flushed_in_time  # Quix gave up on it: the thread goes on by itself
+    sink.forget([0])  # revoked
+    sink.forget([0])  # and assigned again
+    kafka.answering.set()
+    time.sleep(0.5)  # the flush left behind finishes
+
+    # the partition starts again from Kafka's committed offset, 7
+    for offset in (7, 8):
+        add(sink, 0, offset, EN, S0 + offset)
+    add(sink, 0, 9, EN, S0 + WINDOW + GRACE)  # closes S0
+    with pytest.raises(SinkBackpressureError):
+        sink.flush()  # Redis lacks 4 to 6: sought back to 4 and counted again
+    assert kafka.rewinds[-1] == (0, 4)
+    for offset in range(4, 10):
+        add(sink, 0, offset, EN, S0 + offset if offset < 9 else S0 + WINDOW + GRACE)
+    sink.flush()
+    assert store.is_complete(S0)
+    assert store.counts([S0]) == {S0: {"en.wikipedia.org": 9}}
