@@ -163,6 +163,23 @@ def test_whether_a_window_is_complete_is_asked_in_one_round_trip(store, client, 
     assert round_trips(lambda: store.is_complete(S0)) == (1, False)
 
 
+def test_a_window_read_while_redis_lacks_it_is_read_again_once_it_is_there(store, client):
+    """Found in review: a reader lists a window complete, Redis fails over to a replica
+    that lacks it (its set and its index entry, written in one step), and the reader
+    asks for its summary and counts there. What it reads then (nothing) is not the
+    window's final word, and must not be kept as if it were: once the processor has
+    recounted the window on the new primary, readers give its real counts."""
+    write(store, 0, S1, {S0: {"en.wikipedia.org": 3}}, partitions=1)
+    assert store.starts(10) == [S0]  # listed complete; then a failover to a replica
+    client.delete(*client.keys(f"{store.keys.prefix}*"))  # that had none of it
+    assert store.summary(S0).total == 0 and store.counts([S0]) == {S0: {}}
+    # the processor counts it again on the new primary
+    write(store, 0, S1, {S0: {"en.wikipedia.org": 3}}, partitions=1)
+    assert store.starts(10) == [S0]
+    assert store.summary(S0).total == 3
+    assert store.counts([S0]) == {S0: {"en.wikipedia.org": 3}}
+
+
 def test_windows_older_than_the_ttl_leave_the_index_and_their_keys_expire(store, client):
     old, new = S0, S0 + 3600 * 1000 + WINDOW  # the second starts more than the TTL later
     write(store, 0, old + WINDOW, {old: {"a.org": 1}}, partitions=1)

@@ -67,7 +67,11 @@ Scored = list[tuple[bytes, float]]
 class WindowReader(StoreBase):
     """Reads published windows (the dashboard, the CLI, `wikipulse rebuild`, the tools).
 
-    A complete window never changes, so its summary and counts are cached.
+    A complete window never changes, so its summary and counts are cached: only when
+    they were read with the window's entry in the index of complete windows, in one
+    transaction (`_final`). A window listed before a failover may be missing from the
+    new primary until the processor recounts it; what is read of it meanwhile is not
+    its final word.
     """
 
     def __init__(self, client: redis.Redis, keys: KeyLayout) -> None:
@@ -142,15 +146,27 @@ class WindowReader(StoreBase):
         if cached is not None:
             return cached
         window_ms = window_ms or self.window_ms()
-        scores = cast(Scored, self.client.zrange(self.keys.window(start), 0, -1, withscores=True))
+        ((scores, final),) = self._final([start])
         summary = WindowSummary(
             start, start + window_ms, int(sum(s for _, s in scores)), len(scores)
         )
-        with self._lock:
-            self._summaries[start] = summary
-            while len(self._summaries) > 5000:
-                self._summaries.popitem(last=False)
+        if final:
+            with self._lock:
+                self._summaries[start] = summary
+                while len(self._summaries) > 5000:
+                    self._summaries.popitem(last=False)
         return summary
+
+    def _final(self, starts: list[int]) -> list[tuple[Scored, bool]]:
+        """Each window's counts, and whether they are final: listed complete and held,
+        both read at one instant (one transaction)."""
+        with self.client.pipeline(transaction=True) as pipe:
+            for start in starts:
+                pipe.zscore(self.keys.complete, str(start))
+                pipe.zrange(self.keys.window(start), 0, -1, withscores=True)
+            read = pipe.execute()
+        pairs = zip(read[::2], cast(list[Scored], read[1::2]), strict=True)
+        return [(scores, listed is not None and bool(scores)) for listed, scores in pairs]
 
     def leaderboard(self, start: int, limit: int) -> Leaderboard | None:
         """The ``limit`` busiest wikis of window ``start``; None while it is not complete."""
@@ -197,14 +213,13 @@ class WindowReader(StoreBase):
             found = {s: self._counts[s] for s in starts if s in self._counts}
         missing = [s for s in starts if s not in found]
         if missing:
-            with self.client.pipeline(transaction=False) as pipe:
-                for start in missing:
-                    pipe.zrange(self.keys.window(start), 0, -1, withscores=True)
-                read = cast(list[Scored], pipe.execute())
+            read = self._final(missing)
             with self._lock:
-                for start, scores in zip(missing, read, strict=True):
+                for start, (scores, final) in zip(missing, read, strict=True):
                     counts = {m.decode("utf-8", "replace"): int(c) for m, c in scores}
-                    found[start] = self._counts[start] = counts
+                    found[start] = counts
+                    if final:
+                        self._counts[start] = counts
                 while len(self._counts) > 400:
                     self._counts.popitem(last=False)
         return found
