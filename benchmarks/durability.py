@@ -41,7 +41,7 @@ from benchmarks.catchup import run_ours
 from benchmarks.data import preload
 from benchmarks.run import GRACE_MS, PARTITIONS, WINDOW_MS
 from devtools.servers import free_port, provide
-from processor.durability import check_server, confirm
+from processor.durability import check_server, confirm, primary_of
 from wikipulse.kafka import ensure_topic
 from wikipulse.settings import KafkaSettings
 from wikipulse.store.keys import KeyLayout
@@ -98,6 +98,8 @@ def live_checkpoints(url: str, checkpoints: int) -> tuple[list[float], list[floa
         counts = {window: {"commons.wikimedia.org": 2, "en.wikipedia.org": 1}}
         closed = clock - GRACE_MS - (clock - GRACE_MS) % WINDOW_MS
         began = time.perf_counter()
+        # as the sink does: where the writes go, when the confirmation has to match it
+        origin = primary_of(store.client) if durability.confirms else None
         for partition in range(PARTITIONS):
             since = progress[partition]
             new = progress[partition] = Progress(since.offset + 4, clock)
@@ -109,7 +111,7 @@ def live_checkpoints(url: str, checkpoints: int) -> tuple[list[float], list[floa
                 ttl_seconds=3600,
             )
             writes.append(time.perf_counter() - one)
-        confirm(store.client, durability, marker)
+        confirm(store.client, durability, marker, origin)
         whole.append(time.perf_counter() - began)
     store.close()
     return writes, whole

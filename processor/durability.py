@@ -18,6 +18,13 @@ replication stream and the AOF are in order, so the marker's arrival covers ever
 before it on that primary, from any connection and any earlier flush (a write whose
 confirmation timed out, or one the previous process made before it crashed and that this
 flush found counted already). It runs after every flush that has records to commit.
+
+**On that primary.** redis-py retries a command that lost its connection on a new one,
+and through Sentinel a new connection reaches whichever primary is current: a
+confirmation sent as the primary died may be answered by the next one, which may lack
+the checkpoint's writes. So the flush notes the primary's replication ID before its
+writes (`primary_of`), and the confirmation reads it again in the same round trip: a
+different one (a promoted replica always takes a new ID) is `NotDurable`.
 """
 
 from __future__ import annotations
@@ -111,9 +118,17 @@ def check_server(
     return found
 
 
-def confirm(client: redis.Redis, durability: Durability, marker: str) -> None:
+def primary_of(client: redis.Redis) -> str:
+    """The replication ID of the primary ``client`` reaches now (see "On that primary")."""
+    return str(client.info("replication").get("master_replid", ""))
+
+
+def confirm(
+    client: redis.Redis, durability: Durability, marker: str, origin: str | None = None
+) -> None:
     """Wait until every write so far on this primary is durable as ``durability`` says;
-    `NotDurable` when it is not within its timeout. ``marker`` is a key of the
+    `NotDurable` when it is not within its timeout, or when the primary is not
+    ``origin`` (`primary_of` before the writes). ``marker`` is a key of the
     processor's working state, written so that the wait covers a write on this very
     connection (WAIT and WAITAOF wait for the client's own last write)."""
     if not durability.confirms:
@@ -126,7 +141,16 @@ def confirm(client: redis.Redis, durability: Durability, marker: str) -> None:
             pipe.execute_command(  # type: ignore[no-untyped-call]
                 "WAIT", durability.replicas, durability.timeout_ms
             )
+        if origin is not None:
+            pipe.info("replication")
         answers = pipe.execute()
+    if origin is not None:
+        now = str(answers.pop().get("master_replid", ""))
+        if now != origin:
+            raise NotDurable(
+                f"the primary changed during the checkpoint (replication ID {origin[:8]}… "
+                f"became {now[:8]}…): its writes may be on the one before"
+            )
     if durability.waitaof and int(answers[1][0]) < 1:
         raise NotDurable(f"redis did not fsync within {durability.timeout_ms} ms")
     if durability.replicas and int(answers[-1]) < durability.replicas:

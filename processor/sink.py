@@ -31,7 +31,7 @@ from quixstreams.models import HeadersTuples
 from quixstreams.sinks import BaseSink, SinkBackpressureError
 
 from processor import metrics
-from processor.durability import Durability, NotDurable, check_server, confirm
+from processor.durability import Durability, NotDurable, check_server, confirm, primary_of
 from processor.records import FACTS, TIME_MS
 from processor.recount import Continuity, Rewind, Seeker
 from processor.windows import Taken, tally
@@ -170,11 +170,13 @@ class RedisWindowSink(BaseSink):
         try:
             if self._checked_at != redis_client.failovers_seen():
                 self._check_server()  # first, or a new primary
+            # the confirmation must come from the primary the writes went to
+            origin = primary_of(self.store.client) if self.durability.confirms else None
             for partition in sorted(pending):
                 self._write(partition, pending[partition], dead_lettered, assignment)
             # Kafka commits right after this: what it commits must survive Redis's loss
             marker = self.store.keys.source(self._source).durable
-            confirm(self.store.client, self.durability, marker)
+            confirm(self.store.client, self.durability, marker, origin)
         except (Rewind, StaleProgress) as exc:
             self._known.clear()
             raise SinkBackpressureError(retry_after=0.0) from exc
