@@ -9,9 +9,12 @@ after a failover):
 * **on its disk**: a server with ``appendfsync always`` fsyncs each write before it
   answers; on Redis 7.2+ without it, ``WAITAOF 1 0`` waits for the fsync;
 * **on a replica**: with replicas (Sentinel, or a primary that has some), ``WAIT`` until
-  ``REDIS_WAIT_REPLICAS`` of them have the writes, so a failover to one of them loses
-  nothing that was committed. A primary cut off from its replicas cannot confirm: the
-  checkpoint is read again rather than committed.
+  ``REDIS_WAIT_REPLICAS`` of them have the writes. Sentinel promotes the reachable
+  replica with the most writes, so losing the primary loses nothing committed; should
+  a replica that acknowledged be lost with it (two nodes at once), a lagging one may be
+  promoted, and what it lacks is recounted from Kafka (`processor.recount`): slower,
+  never wrong. A primary cut off from its replicas cannot confirm: the checkpoint is
+  read again rather than committed.
 
 ``confirm`` writes a marker and waits for it in one round trip on one connection: the
 replication stream and the AOF are in order, so the marker's arrival covers every write

@@ -167,7 +167,9 @@ def fail_over_during_a_recount(run: HaRun) -> None:
 
 def nothing_committed_was_lost(run: HaRun) -> None:
     """Every committed checkpoint was on a replica (WAIT) and the Sentinels promote the
-    one with the most: the new primary lacks nothing Kafka committed, no recount."""
+    one with the most: with both replicas up, as here, the new primary lacks nothing
+    Kafka committed, so nothing is recounted (losing the acknowledging replica with the
+    primary is what the recount is for)."""
     survivors = [p for p in run.processors if p.alive]
     for name in ("wikipulse_processor_recounts_total", "wikipulse_processor_redis_went_back_total"):
         assert sum(metric(p, name) for p in survivors) == 0, name
