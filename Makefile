@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv run run-replay services services-down services-status services-clean \
-        test test-fast test-faults test-cluster test-docker lint format docs bench bench-cluster clean
+        test test-fast test-faults test-cluster test-docker test-deploy lint format docs bench bench-cluster clean
 
 # The Docker tier: the Compose end-to-end test, the pipeline tests and one fault
 # scenario against testcontainers (tests/docker/engine.sh provides engine and images).
@@ -21,6 +21,7 @@ help:
 	@echo "make test-faults  only the fault-injection suite (docs/reliability.md)"
 	@echo "make test-cluster brokers lost on a three-broker Kafka cluster, the Redis primary under Sentinel"
 	@echo "make test-docker  docker compose up for real, and the testcontainers tier"
+	@echo "make test-deploy  the Helm chart and alert rules: helm lint/template, schemas, promtool"
 	@echo "make lint         ruff + mypy"
 	@echo "make docs         regenerate docs/configuration.md from the settings classes"
 	@echo "make services     start Kafka and Redis only; make services-down stops them"
@@ -57,13 +58,20 @@ run-replay: services
 test: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps
 	@scripts/ensure-chromium.sh
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@scripts/ensure-deploy-tools.sh
+	WIKIPULSE_REQUIRE_DEPLOY_TOOLS=1 $(PY) -m pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-docker
 
 test-docker: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps
 	@PYTHON=$(PY) tests/docker/engine.sh run \
 	  env WIKIPULSE_TEST_SERVICES=docker $(PY) -m pytest $(DOCKER_TESTS) $(PYTEST_ARGS)
+
+# The deploy tier alone: deploy/helm/wikipulse and deploy/prometheus, checked by a real
+# helm (built from the Go module proxy), kubernetes-validate and promtool; no cluster.
+test-deploy: $(STAMP)
+	@scripts/ensure-deploy-tools.sh
+	WIKIPULSE_REQUIRE_DEPLOY_TOOLS=1 $(PY) -m pytest tests/deploy $(PYTEST_ARGS)
 
 test-faults: $(STAMP)
 	@PYTHON=$(PY) services/local.sh deps

@@ -25,7 +25,7 @@ from devtools.servers import Services, provide
 from tests.support.names import Names
 from tests.support.pipeline import Pipeline
 
-TIERS = ("unit", "contract", "integration", "faults", "docker")
+TIERS = ("unit", "contract", "integration", "faults", "docker", "deploy")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

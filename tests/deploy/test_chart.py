@@ -1,0 +1,365 @@
+"""The Helm chart's rules, on what a real `helm` renders (deploy/helm/wikipulse).
+
+No Kubernetes cluster can be started on these machines: what can be checked without one
+is checked here, on the defaults and on every values file under the chart's ``ci/``: the
+chart lints strictly, every manifest is valid for Kubernetes 1.30 and 1.33 (strict
+schemas, `kubernetes_validate`), the producer can never run twice, the processor never
+more replicas than partitions, every container is locked down and probed, no credential
+is ever in a manifest, and every variable set is a setting its service reads.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+from dashboard.settings import DashboardSettings
+from processor.settings import ProcessorSettings
+from producer.settings import ProducerSettings
+from tests.support.chart import (
+    CHART,
+    RULES,
+    VALUES,
+    Manifest,
+    containers,
+    helm,
+    named,
+    of_kind,
+    refused,
+    render,
+)
+
+KUBERNETES = ["1.30.0", "1.33.0"]
+#: kinds of operators' CRDs, which the bundled schemas do not know: their shape is
+#: checked by the tests below that read them
+CUSTOM = {"KafkaTopic", "ScaledObject", "ServiceMonitor", "PrometheusRule"}
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "producer": ProducerSettings,
+    "processor": ProcessorSettings,
+    "dashboard": DashboardSettings,
+}
+#: the one variable that is no setting: a Secret's value Kubernetes substitutes into
+#: REDIS_URL ($(...)) when the container starts
+INDIRECT = "WIKIPULSE_SECRET_REDIS_PASSWORD"
+ids = ["defaults"] + [p.stem for p in VALUES[1:] if p is not None]
+
+
+@pytest.fixture(scope="module", params=VALUES, ids=ids)
+def rendered(request: pytest.FixtureRequest) -> list[Manifest]:
+    return render(request.param)
+
+
+def test_the_chart_lints_strictly_with_every_values_file() -> None:
+    for values in VALUES:
+        args = ["lint", "--strict", str(CHART)] + (["-f", str(values)] if values else [])
+        done = helm(*args)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("version", KUBERNETES)
+def test_every_manifest_is_valid_for_kubernetes(rendered: list[Manifest], version: str) -> None:
+    checked = 0
+    for manifest in rendered:
+        if manifest["kind"] in CUSTOM:
+            continue
+        kubernetes_validate.validate(manifest, version, strict=True)
+        checked += 1
+    assert checked >= 6  # 3 Deployments, their Services, the PDBs at least
+
+
+def test_strict_validation_catches_a_field_kubernetes_does_not_know() -> None:
+    """What the test above relies on: a misspelt field fails, it is not ignored."""
+    deployment = named(render(), "Deployment", "producer")
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGett"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES[-1], strict=True)
+
+
+def test_the_producer_is_one_and_is_replaced_never_doubled(rendered: list[Manifest]) -> None:
+    producer = named(rendered, "Deployment", "producer")
+    assert producer["spec"]["replicas"] == 1
+    assert producer["spec"]["strategy"] == {"type": "Recreate"}
+    assert not of_kind(rendered, "ScaledObject") or all(
+        s["spec"]["scaleTargetRef"]["name"] != producer["metadata"]["name"]
+        for s in of_kind(rendered, "ScaledObject")
+    )
+    assert not of_kind(rendered, "HorizontalPodAutoscaler")
+
+
+def test_no_value_makes_two_producers() -> None:
+    for sets in (["producer.replicas=2"], ["producer.strategy.type=RollingUpdate"]):
+        producer = named(render(None, *sets), "Deployment", "producer")
+        assert producer["spec"]["replicas"] == 1
+        assert producer["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def _partitions(rendered: list[Manifest]) -> int:
+    processor = named(rendered, "Deployment", "processor")
+    (env,) = [
+        e["value"]
+        for e in processor["spec"]["template"]["spec"]["containers"][0]["env"]
+        if e["name"] == "RAW_TOPIC_PARTITIONS"
+    ]
+    return int(env)
+
+
+def test_processor_replicas_never_exceed_the_partitions(rendered: list[Manifest]) -> None:
+    processor = named(rendered, "Deployment", "processor")
+    partitions = _partitions(rendered)
+    scaled = of_kind(rendered, "ScaledObject")
+    if scaled:
+        (keda,) = scaled
+        assert keda["spec"]["maxReplicaCount"] == partitions
+        assert keda["spec"]["minReplicaCount"] <= partitions
+        assert "replicas" not in processor["spec"]  # KEDA owns the count
+        (trigger,) = keda["spec"]["triggers"]
+        assert trigger["metadata"]["allowIdleConsumers"] == "false"
+        surge = 0
+    else:
+        assert 1 <= processor["spec"]["replicas"] <= partitions
+        surge = processor["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    top = processor["spec"].get("replicas", partitions) + surge
+    assert top <= partitions, "a rollout would run a replica without a partition"
+
+
+def test_more_processor_replicas_than_partitions_is_refused() -> None:
+    said = refused("processor.replicas=7", "kafka.partitions=6")
+    assert "exceeds kafka.partitions" in said
+    render(None, "processor.replicas=6", "kafka.partitions=6")  # as many is fine
+
+
+def test_disruptions_take_one_processor_at_a_time(rendered: list[Manifest]) -> None:
+    budget = named(rendered, "PodDisruptionBudget", "processor")
+    processor = named(rendered, "Deployment", "processor")
+    assert budget["spec"]["maxUnavailable"] == 1
+    selector = processor["spec"]["selector"]["matchLabels"]
+    assert budget["spec"]["selector"]["matchLabels"] == selector
+
+
+def test_every_container_is_locked_down_sized_and_probed(rendered: list[Manifest]) -> None:
+    found = containers(rendered)
+    assert {component for component, _, _ in found} == {"producer", "processor", "dashboard"}
+    for component, pod, container in found:
+        where = f"{component}/{container['name']}"
+        security = container["securityContext"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, where
+        assert pod["securityContext"]["runAsUser"] != 0, where
+        assert security["runAsNonRoot"] is True, where
+        assert security["readOnlyRootFilesystem"] is True, where
+        assert security["allowPrivilegeEscalation"] is False, where
+        assert security["capabilities"] == {"drop": ["ALL"]}, where
+        for context in (pod["securityContext"], security):
+            assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        assert pod["automountServiceAccountToken"] is False, where
+        resources = container["resources"]
+        assert {"cpu", "memory"} <= set(resources["requests"]), where
+        assert "memory" in resources["limits"], where
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            assert container[probe]["httpGet"]["path"] in ("/livez", "/healthz"), where
+        # what the service writes goes to an emptyDir, never to the image
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for mount in container["volumeMounts"]:
+            volume = volumes[mount["name"]]
+            assert "emptyDir" in volume or "secret" in volume, where
+            assert "secret" not in volume or mount.get("readOnly"), where
+        assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"]), where
+
+
+def test_the_probes_ask_what_each_service_answers(rendered: list[Manifest]) -> None:
+    """Liveness on /livez (a restart loop: what a restart fixes), readiness of the
+    producer and processor on /healthz (also 503 while recounting), the dashboard's on
+    its own /livez (its /healthz goes 503 when windows are stale: for alerts)."""
+    for component, _, container in containers(rendered):
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert ports["metrics"] == 9100
+        live, ready = container["livenessProbe"]["httpGet"], container["readinessProbe"]["httpGet"]
+        assert live["path"] == "/livez"
+        if component == "dashboard":
+            assert ready == {"path": "/livez", "port": "http"}
+            assert live["port"] == "http"
+        else:
+            assert ready == {"path": "/healthz", "port": "metrics"}
+            assert live["port"] == "metrics"
+
+
+def _env(container: Manifest) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = container["env"]
+    return env
+
+
+def test_every_variable_is_a_setting_its_service_reads(rendered: list[Manifest]) -> None:
+    for component, _, container in containers(rendered):
+        known = {name.upper() for name in SETTINGS[component].model_fields}
+        env = _env(container)
+        names = [e["name"] for e in env]
+        assert len(names) == len(set(names)), f"{component}: a variable set twice"
+        for variable in env:
+            if variable["name"] == INDIRECT:
+                assert any(f"$({INDIRECT})" in e.get("value", "") for e in env), component
+                continue
+            assert variable["name"] in known, f"{component}: {variable['name']} is no setting"
+
+
+def test_a_setting_the_service_does_not_read_is_caught() -> None:
+    """The check above can fail: a misspelt name in a component's settings."""
+    rendered = render(None, "processor.settings.WINDOW_TTL_SECOND=60")
+    with pytest.raises(AssertionError, match="WINDOW_TTL_SECOND is no setting"):
+        test_every_variable_is_a_setting_its_service_reads(rendered)
+
+
+def test_every_structured_value_reaches_a_setting() -> None:
+    """The values.yaml keys that map to a variable, each changed, change that variable
+    in the services that read it (and docs/configuration.md documents each)."""
+    reference = (Path(CHART).parents[2] / "docs" / "configuration.md").read_text()
+    cases = {
+        "kafka.bootstrapServers=k:9092": ("KAFKA_BROKER_ADDRESS", "k:9092"),
+        "kafka.rawTopic=raw.x": ("RAW_TOPIC", "raw.x"),
+        "kafka.partitions=12": ("RAW_TOPIC_PARTITIONS", "12"),
+        "kafka.replicationFactor=3": ("RAW_TOPIC_REPLICATION_FACTOR", "3"),
+        "kafka.minInsyncReplicas=2": ("RAW_TOPIC_MIN_INSYNC_REPLICAS", "2"),
+        "kafka.securityProtocol=SSL": ("KAFKA_SECURITY_PROTOCOL", "SSL"),
+        "kafka.sasl.mechanism=PLAIN": ("KAFKA_SASL_MECHANISM", "PLAIN"),
+        "kafka.sasl.username=u": ("KAFKA_SASL_USERNAME", "u"),
+        "redis.url=redis://r:1/3": ("REDIS_URL", "redis://r:1/3"),
+        "redis.keyPrefix=x:": ("REDIS_KEY_PREFIX", "x:"),
+        "redis.sentinels=s:26379": ("REDIS_SENTINELS", "s:26379"),
+        "logLevel=DEBUG": ("LOG_LEVEL", "DEBUG"),
+        "metrics.port=9200": ("METRICS_PORT", "9200"),
+        "producer.sseUrl=http://sse": ("SSE_URL", "http://sse"),
+        "producer.userAgent=UA/1": ("USER_AGENT", "UA/1"),
+        "producer.backfill=0": ("BACKFILL", "0"),
+        "processor.consumerGroup=g": ("CONSUMER_GROUP", "g"),
+        "processor.windowSeconds=60": ("WINDOW_SECONDS", "60"),
+        "processor.graceSeconds=9": ("GRACE_SECONDS", "9"),
+        "processor.sessionTimeoutSeconds=25": ("SESSION_TIMEOUT_SECONDS", "25"),
+        "dashboard.port=8080": ("DASHBOARD_PORT", "8080"),
+        "dashboard.staleAfterSeconds=300": ("STALE_AFTER_SECONDS", "300"),
+    }
+    for setting, (variable, value) in cases.items():
+        assert f"`{variable}`" in reference, variable
+        found = [
+            e.get("value")
+            for _, _, container in containers(render(None, setting))
+            for e in _env(container)
+            if e["name"] == variable
+        ]
+        assert found and set(found) == {value}, (setting, found)
+
+
+def test_credentials_come_only_from_secrets(rendered: list[Manifest]) -> None:
+    assert not of_kind(rendered, "Secret"), "the chart never writes a Secret"
+    for component, _, container in containers(rendered):
+        for variable in _env(container):
+            if re.search("PASSWORD|SECRET|TOKEN", variable["name"]):
+                assert "value" not in variable, (component, variable["name"])
+                assert "secretKeyRef" in variable["valueFrom"], (component, variable["name"])
+            if variable["name"] == "REDIS_URL":
+                authority = re.sub("^[a-z]+://", "", variable["value"]).split("/")[0]
+                if "@" in authority:
+                    assert authority.split("@")[0].endswith(f":$({INDIRECT})"), variable
+
+
+def test_a_credential_written_as_a_value_is_refused() -> None:
+    assert "holds a password" in refused("redis.url=redis://:hunter2@redis:6379/0")
+    assert "holds a password" in refused("redis.url=redis://app:hunter2@redis:6379/0")
+    assert "never a value" in refused("processor.settings.KAFKA_SASL_PASSWORD=x")
+    assert "never a value" in refused("dashboard.settings.REDIS_SENTINEL_PASSWORD=x")
+    assert "kafka.sasl.passwordSecret" in refused("kafka.securityProtocol=SASL_SSL")
+    render(None, "redis.url=redis://app@redis:6379/0")  # a user alone is no secret
+
+
+def test_a_redis_password_reaches_the_url_from_its_secret() -> None:
+    rendered = render(None, "redis.url=rediss://app@r:6380/2", "redis.passwordSecret.name=rs")
+    for component in ("processor", "dashboard"):
+        env = {
+            e["name"]: e
+            for e in _env(
+                named(rendered, "Deployment", component)["spec"]["template"]["spec"]["containers"][
+                    0
+                ]
+            )
+        }
+        assert env["REDIS_URL"]["value"] == f"rediss://app:$({INDIRECT})@r:6380/2"
+        reference = env[INDIRECT]["valueFrom"]["secretKeyRef"]
+        assert reference == {"name": "rs", "key": "redis-password"}
+        names = list(env)
+        # Kubernetes substitutes only variables defined before the one that uses them
+        assert names.index(INDIRECT) < names.index("REDIS_URL")
+
+
+def test_sentinels_are_given_to_every_redis_client() -> None:
+    rendered = render(VALUES_BY_NAME["sentinel-redis-values"])
+    for component in ("processor", "dashboard"):
+        container = named(rendered, "Deployment", component)["spec"]["template"]["spec"][
+            "containers"
+        ][0]
+        env = {e["name"]: e for e in _env(container)}
+        assert env["REDIS_SENTINELS"]["value"].count(":26379") == 3
+        assert env["REDIS_SENTINEL_MASTER"]["value"] == "mymaster"
+        assert "secretKeyRef" in env["REDIS_SENTINEL_PASSWORD"]["valueFrom"]
+    producer = named(rendered, "Deployment", "producer")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    assert not any(e["name"].startswith("REDIS") for e in _env(producer))
+
+
+VALUES_BY_NAME = {p.stem: p for p in VALUES if p is not None}
+
+
+def test_kafka_over_sasl_ssl_mounts_the_ca_and_reads_the_password_from_its_secret() -> None:
+    rendered = render(VALUES_BY_NAME["sasl-ssl-kafka-values"])
+    for component in ("producer", "processor"):
+        pod = named(rendered, "Deployment", component)["spec"]["template"]["spec"]
+        env = {e["name"]: e for e in _env(pod["containers"][0])}
+        assert env["KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
+        assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "wikipulse"
+        ca = env["KAFKA_SSL_CA_LOCATION"]["value"]
+        mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+        assert str(Path(ca).parent) in mounts and mounts[str(Path(ca).parent)]["readOnly"]
+
+
+def test_strimzi_topics_are_replicated_three_times_with_min_isr_two() -> None:
+    rendered = render(VALUES_BY_NAME["sasl-ssl-kafka-values"])
+    topics = {t["spec"]["topicName"]: t for t in of_kind(rendered, "KafkaTopic")}
+    assert set(topics) == {"wikimedia.recentchange", "wikimedia.recentchange.dlq"}
+    for topic in topics.values():
+        assert topic["apiVersion"] == "kafka.strimzi.io/v1beta2"
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "events"
+        assert topic["spec"]["replicas"] == 3
+        assert topic["spec"]["config"]["min.insync.replicas"] == 2
+        assert topic["spec"]["partitions"] == 6  # the dead letters as the processor makes them
+    assert not of_kind(render(), "KafkaTopic")  # optional
+
+
+def test_the_prometheus_rule_is_the_rules_file() -> None:
+    """One source: the chart's PrometheusRule is deploy/prometheus's file, as promtool
+    tests it (files/ links to it)."""
+    (rule,) = of_kind(render(None, "metrics.prometheusRule.enabled=true"), "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    source = yaml.safe_load((RULES / "wikipulse.rules.yaml").read_text())
+    assert rule["spec"] == source
+    assert (CHART / "files" / "wikipulse.rules.yaml").resolve() == (
+        RULES / "wikipulse.rules.yaml"
+    ).resolve()
+
+
+def test_optional_parts_render_when_asked() -> None:
+    rendered = render(VALUES_BY_NAME["everything-values"])
+    kinds = {m["kind"] for m in rendered}
+    assert {"Ingress", "NetworkPolicy", "ServiceMonitor", "PrometheusRule", "KafkaTopic"} <= kinds
+    (monitor,) = of_kind(rendered, "ServiceMonitor")
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    metrics = [
+        s
+        for s in of_kind(rendered, "Service")
+        if all(s["metadata"]["labels"].get(k) == v for k, v in selected.items())
+    ]
+    assert len(metrics) == 3  # each component's pods scraped
+    default = {m["kind"] for m in render()}
+    assert not {"Ingress", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"} & default
