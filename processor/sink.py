@@ -238,9 +238,10 @@ class RedisWindowSink(BaseSink):
             with self.continuity.current(assignment):
                 self._known[partition] = since
             return
-        partial = self.continuity.partial_for(
-            partition, counted.first_time_ms, self._window_ms, self._grace_ms
-        )
+        with self.continuity.current(assignment):  # what this flush's check found
+            partial = self.continuity.partial_for(
+                partition, counted.first_time_ms, self._window_ms, self._grace_ms
+            )
         try:
             written = store.write(
                 counted.batch(partition, since, partial),
