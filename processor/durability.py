@@ -9,11 +9,12 @@ after a failover):
 * **on its disk**: a server with ``appendfsync always`` fsyncs each write before it
   answers; on Redis 7.2+ without it, ``WAITAOF 1 0`` waits for the fsync;
 * **on a replica**: with replicas (Sentinel, or a primary that has some), ``WAIT`` until
-  ``REDIS_WAIT_REPLICAS`` of them have the writes. Sentinel promotes the reachable
-  replica with the most writes, so losing the primary loses nothing committed; should
-  a replica that acknowledged be lost with it (two nodes at once), a lagging one may be
-  promoted, and what it lacks is recounted from Kafka (`processor.recount`): slower,
-  never wrong. A primary cut off from its replicas cannot confirm: the checkpoint is
+  ``REDIS_WAIT_REPLICAS`` of them have the writes. Sentinel normally promotes the
+  replica with the most writes, so losing the primary normally loses nothing
+  committed; but it picks by priority first and from INFO a second old, and a replica
+  that acknowledged may be lost with the primary: a lagging one promoted lacks the
+  newest writes, and they are recounted from Kafka (`processor.recount`): slower, never
+  wrong. A primary cut off from its replicas cannot confirm: the checkpoint is
   read again rather than committed.
 
 ``confirm`` writes a marker and waits for it in one round trip on one connection: the
@@ -81,6 +82,19 @@ def check_server(
     primary with replicas connected), else 0.
     """
     try:
+        return _check_server(client, wait_replicas, sentinel, timeout_seconds)
+    except redis.exceptions.NoPermissionError as exc:
+        raise UnsafeRedis(
+            f"the Redis user may not run what the processor needs ({exc}): it reads INFO "
+            "and writes the windows with EVALSHA, WAIT and HSET (an ACL such as "
+            "'+@read +@write +@scripting +info +wait +ping' on the key prefix)"
+        ) from exc
+
+
+def _check_server(
+    client: redis.Redis, wait_replicas: int | None, sentinel: bool, timeout_seconds: float
+) -> Durability:
+    try:
         policy = str(client.config_get("maxmemory-policy").get("maxmemory-policy", ""))
     except redis.ResponseError:  # CONFIG disabled (managed Redis): the docs say why
         policy = ""
@@ -121,9 +135,24 @@ def check_server(
     return found
 
 
-def primary_of(client: redis.Redis) -> str:
-    """The replication ID of the primary ``client`` reaches now (see "On that primary")."""
-    return str(client.info("replication").get("master_replid", ""))
+def primary_of(client: redis.Redis) -> str | None:
+    """The replication ID of the primary ``client`` reaches now (see "On that primary");
+    None, with a warning, from a server that does not say (a proxy in front of Redis):
+    the confirmation is then taken from whichever primary answers it."""
+    found = client.info("replication").get("master_replid")
+    if found:
+        return str(found)
+    global _unidentified
+    if not _unidentified:
+        _unidentified = True
+        log.warning(
+            "redis reports no master_replid (INFO replication): a confirmation cannot be "
+            "tied to the primary the writes went to"
+        )
+    return None
+
+
+_unidentified = False
 
 
 def confirm(

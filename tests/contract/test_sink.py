@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -16,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException
 from quixstreams.checkpointing.checkpoint import Checkpoint
 from quixstreams.sinks import SinkBackpressureError
 
+import processor.sink
 from processor.durability import UnsafeRedis
 from processor.records import Verdict
 from processor.recount import Continuity
@@ -225,3 +227,80 @@ def test_a_flush_left_behind_by_a_revoke_cannot_make_the_next_checkpoint_skip_re
     sink.flush()
     assert store.is_complete(S0)
     assert store.counts([S0]) == {S0: {"en.wikipedia.org": 9}}
+
+
+class RetentionCut(NoKafka):
+    """Kafka's group committed offset 3, and retention deleted offsets 3 and 4 before
+    they were counted: the log starts at 5."""
+
+    def committed(self, partition: int) -> int | None:
+        return 3
+
+    def low_watermark(self, partition: int) -> int:
+        return 5
+
+
+def test_a_flush_left_behind_by_a_revoke_keeps_the_partial_mark_it_found(redis_url, monkeypatch):
+    """Found in review: the flush Quix leaves behind found the retention cut (its window
+    must be published partial), then the partition was revoked and assigned again
+    before it wrote. Its write must still carry the partial mark, or the next
+    assignment, which no longer sees a cut, publishes the window complete but short."""
+    prefix = Names.fresh().prefix
+    sink = sink_for(redis_url, prefix, partitions=1)
+    sink.continuity = Continuity(RetentionCut(), "")
+    sink.resend_from = sink.continuity.resend_from
+    store = WindowStore(redis.Redis.from_url(redis_url), KeyLayout(prefix))
+    store.write(  # Redis counted offsets 0 to 2: three events of S0
+        Batch(0, 0, {S0: {"en.wikipedia.org": 3}}, Progress(), Progress(2, S0 + 2)),
+        partitions=1,
+        window_ms=WINDOW,
+        ttl_seconds=3600,
+    )
+    resume, counting = threading.Event(), threading.Event()
+    real_tally = processor.sink.tally
+
+    def tally_after_a_pause(*args: Any, **kwargs: Any) -> Any:
+        counting.set()  # the cut found; the thread is held here past Quix's bound
+        resume.wait()
+        return real_tally(*args, **kwargs)
+
+    monkeypatch.setattr(processor.sink, "tally", tally_after_a_pause)
+    add(sink, 0, 5, EN, S0 + 5)
+    add(sink, 0, 6, EN, S0 + 6)
+    assert not Checkpoint._flush_sink_bounded(None, sink, 0.3)
+    assert counting.is_set()
+    sink.forget([0])  # revoked
+    sink.forget([0])  # and assigned again
+    monkeypatch.setattr(processor.sink, "tally", real_tally)
+    resume.set()
+    time.sleep(0.5)  # the flush left behind finishes
+
+    add(sink, 0, 5, EN, S0 + 5)  # the log starts at 5: read again from there
+    add(sink, 0, 6, EN, S0 + 6)
+    add(sink, 0, 7, BEAT, S0 + WINDOW + GRACE)  # closes S0
+    try:
+        sink.flush()
+    except SinkBackpressureError:  # read again once more: the same records
+        add(sink, 0, 5, EN, S0 + 5)
+        add(sink, 0, 6, EN, S0 + 6)
+        add(sink, 0, 7, BEAT, S0 + WINDOW + GRACE)
+        sink.flush()
+    assert not store.is_complete(S0)  # offsets 3 and 4 were never counted
+    assert store.partial_starts(10) == [S0]
+
+
+def test_a_redis_user_that_may_not_read_info_is_refused_with_what_it_needs(redis_url):
+    """Found in review: a managed Redis's ACL without INFO made the processor fail with
+    a bare permission error, again at each restart; it is a configuration problem, said
+    once, as an evicting Redis is."""
+    admin = redis.Redis.from_url(redis_url)
+    user = Names.fresh().prefix.strip(":").replace(":", "-")
+    admin.acl_setuser(
+        user, enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-info"]
+    )
+    try:
+        url = redis_url.replace("redis://", f"redis://{user}:pw@")
+        with pytest.raises(UnsafeRedis, match="may not run"):
+            sink_for(url, Names.fresh().prefix)
+    finally:
+        admin.acl_deluser(user)
