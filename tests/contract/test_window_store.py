@@ -173,11 +173,18 @@ def test_a_window_read_while_redis_lacks_it_is_read_again_once_it_is_there(store
     assert store.starts(10) == [S0]  # listed complete; then a failover to a replica
     client.delete(*client.keys(f"{store.keys.prefix}*"))  # that had none of it
     assert store.summary(S0).total == 0 and store.counts([S0]) == {S0: {}}
+    # what is not complete there is not shown as complete, with empty rows
+    assert store.leaderboard(S0, 10) is None
+    assert store.breakdown(S0) is None and store.breakdowns(S0, ["en.wikipedia.org"]) is None
+    assert store.unusual(S0, 3_600_000, Rule()) is None
     # the processor counts it again on the new primary
     write(store, 0, S1, {S0: {"en.wikipedia.org": 3}}, partitions=1)
     assert store.starts(10) == [S0]
     assert store.summary(S0).total == 3
     assert store.counts([S0]) == {S0: {"en.wikipedia.org": 3}}
+    board = store.leaderboard(S0, 10)
+    assert board is not None and board.rows == [("en.wikipedia.org", 3)]
+    assert board.window.total == 3
 
 
 def test_windows_older_than_the_ttl_leave_the_index_and_their_keys_expire(store, client):

@@ -145,16 +145,28 @@ class WindowReader(StoreBase):
             cached = self._summaries.get(start)
         if cached is not None:
             return cached
-        window_ms = window_ms or self.window_ms()
         ((scores, final),) = self._final([start])
+        if final:
+            return self._summarized(start, scores, window_ms)
+        window_ms = window_ms or self.window_ms()
+        return WindowSummary(start, start + window_ms, int(sum(s for _, s in scores)), len(scores))
+
+    def _summarized(
+        self, start: int, scores: Scored, window_ms: int | None = None
+    ) -> WindowSummary:
+        """The summary of complete window ``start`` from its final ``scores``, kept."""
+        with self._lock:
+            cached = self._summaries.get(start)
+        if cached is not None:
+            return cached
+        window_ms = window_ms or self.window_ms()
         summary = WindowSummary(
             start, start + window_ms, int(sum(s for _, s in scores)), len(scores)
         )
-        if final:
-            with self._lock:
-                self._summaries[start] = summary
-                while len(self._summaries) > 5000:
-                    self._summaries.popitem(last=False)
+        with self._lock:
+            self._summaries[start] = summary
+            while len(self._summaries) > 5000:
+                self._summaries.popitem(last=False)
         return summary
 
     def _final(self, starts: list[int]) -> list[tuple[Scored, bool]]:
@@ -169,34 +181,44 @@ class WindowReader(StoreBase):
         return [(scores, listed is not None and bool(scores)) for listed, scores in pairs]
 
     def leaderboard(self, start: int, limit: int) -> Leaderboard | None:
-        """The ``limit`` busiest wikis of window ``start``; None while it is not complete."""
-        if not self.is_complete(start):
+        """The ``limit`` busiest wikis of window ``start``; None while it is not complete.
+        The window is read whole with its index entry (`_final`), so the rows and the
+        totals are of one instant, and never of a window a failover took away."""
+        ((scores, final),) = self._final([start])
+        if not final:
             return None
-        key = self.keys.window(start)
-        rows = cast(Scored, self.client.zrange(key, 0, limit - 1, desc=True, withscores=True))
+        summary = self._summarized(start, scores)
+        # as ZRANGE ... REV orders them: by count, then by name, both descending
+        rows = sorted(scores, key=lambda pair: (pair[1], pair[0]), reverse=True)[:limit]
         decoded = [(m.decode("utf-8", "replace"), int(s)) for m, s in rows]
-        return Leaderboard(self.summary(start), decoded)
+        return Leaderboard(summary, decoded)
 
     def breakdown(self, start: int, server_name: str = ALL_WIKIS) -> Breakdown | None:
         """One wiki's breakdown in complete window ``start`` (all wikis' by default); None
         while the window is not complete."""
-        if not self.is_complete(start):
+        with self.client.pipeline(transaction=True) as pipe:  # at one instant
+            pipe.zscore(self.keys.complete, str(start))
+            pipe.exists(self.keys.window(start))
+            pipe.hget(self.keys.breakdown(start), server_name)
+            listed, held, found = pipe.execute()
+        if listed is None or not held:
             return None
-        return Breakdown.decode(
-            cast(bytes | None, self.client.hget(self.keys.breakdown(start), server_name))
-        )
+        return Breakdown.decode(cast(bytes | None, found))
 
     def breakdowns(self, start: int, server_names: list[str]) -> dict[str, Breakdown] | None:
         """The breakdowns of ``server_names`` in complete window ``start`` (`ALL_WIKIS`
         may be one of them); None while the window is not complete."""
-        if not self.is_complete(start):
-            return None
         if not server_names:
-            return {}
-        found = cast(
-            list[bytes | None], self.client.hmget(self.keys.breakdown(start), server_names)
-        )
-        return {n: Breakdown.decode(v) for n, v in zip(server_names, found, strict=True)}
+            return {} if self.is_complete(start) else None
+        with self.client.pipeline(transaction=True) as pipe:  # at one instant
+            pipe.zscore(self.keys.complete, str(start))
+            pipe.exists(self.keys.window(start))
+            pipe.hmget(self.keys.breakdown(start), server_names)
+            listed, held, found = pipe.execute()
+        if listed is None or not held:
+            return None
+        values = cast(list[bytes | None], found)
+        return {n: Breakdown.decode(v) for n, v in zip(server_names, values, strict=True)}
 
     def history(self, server_name: str, limit: int) -> list[tuple[int, int]]:
         """(window start, count) for one wiki over the newest ``limit`` windows, oldest first."""
@@ -233,6 +255,10 @@ class WindowReader(StoreBase):
         members = self.client.zrangebyscore(self.keys.complete, start - baseline_ms, f"({start}")
         history = self._kept([int(m) for m in cast(list[bytes], members)], self.keys.window)
         counts = self.counts([*history, start])
+        if not counts[start]:
+            return None  # gone since (a failover): no report from an empty window
+        # a window of the baseline gone meanwhile is left out, not counted as zeros
+        history = [s for s in history if counts[s]]
         found = find_unusual(counts[start], [counts[s] for s in history], rule)
         return UnusualReport(self.summary(start), len(history), found)
 
