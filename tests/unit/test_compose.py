@@ -251,3 +251,16 @@ def test_the_kafka_healthcheck_asks_the_broker_without_starting_a_jvm(compose):
     check = " ".join(compose["services"]["kafka"]["healthcheck"]["test"])
     assert "bash" in check and "/dev/tcp/127.0.0.1/9092" in check
     assert ".sh" not in check and "java" not in check
+
+
+@pytest.mark.parametrize("service", ["producer", "processor", "dashboard"])
+def test_the_services_run_locked_down_as_on_kubernetes(compose, service):
+    """As the Helm chart runs them (tests/deploy): a read-only image, what they write on
+    tmpfs, no capability, no privilege gained; the Docker tier runs them so, for real."""
+    spec = compose["services"][service]
+    assert spec["read_only"] is True
+    # owned by the image's user (uid 10001), as an emptyDir is writable by the chart's
+    # fsGroup (Docker here ignores a tmpfs mode=; uid= it applies)
+    assert {"/tmp:uid=10001", "/app/state:uid=10001"} <= set(spec["tmpfs"])
+    assert spec["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in spec["security_opt"]
