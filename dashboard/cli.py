@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 import redis
-from pydantic import ValidationError
 from redis.client import PubSub
 from rich.console import Console
 from rich.live import Live
@@ -33,6 +32,7 @@ from rich.text import Text
 from dashboard.settings import DashboardSettings
 from wikipulse.events import CHANGE_TYPES
 from wikipulse.redis_client import transient
+from wikipulse.service import load_settings
 from wikipulse.store.history import Point, TooManyPoints
 from wikipulse.store.reads import Leaderboard, UnusualReport
 from wikipulse.store.values import ALL_WIKIS, ROLLUPS, WINDOW_RESOLUTION
@@ -269,10 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.window_seconds:
             forwarded += ["--window-seconds", str(args.window_seconds)]
         os.execv(sys.executable, [sys.executable, "-m", "processor.rebuild", *forwarded])
-    try:
-        settings = DashboardSettings()
-    except ValidationError as exc:
-        sys.exit(f"wikipulse: bad configuration: {exc}")
+    settings = load_settings(DashboardSettings, "wikipulse")
     try:
         commands_run = {"unusual": unusual, "history": history}
         command = commands_run.get(args.command, run)
