@@ -37,7 +37,7 @@ from wikipulse.redis_client import transient
 from wikipulse.service import load_settings
 from wikipulse.store.history import Point, TooManyPoints
 from wikipulse.store.reads import Leaderboard, UnusualReport
-from wikipulse.store.values import ALL_WIKIS, ROLLUPS, WINDOW_RESOLUTION
+from wikipulse.store.values import ALL_WIKIS, RESOLUTIONS
 from wikipulse.store.window_store import WindowStore
 
 _UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
@@ -140,10 +140,10 @@ def span_seconds(text: str) -> int:
 
 def pick_resolution(store: WindowStore, seconds: int) -> str:
     """The finest resolution that shows ``seconds`` in at most `MAX_ROWS` rows."""
-    for name in (WINDOW_RESOLUTION, *(r.name for r in ROLLUPS)):
+    for name in RESOLUTIONS:
         if seconds * 1000 // store.resolution_ms(name) <= MAX_ROWS:
             return name
-    return ROLLUPS[-1].name
+    return RESOLUTIONS[-1]
 
 
 def render_history(name: str, resolution: str, points: list[Point], by: str | None) -> Table:
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     history_parser.add_argument("--by", choices=("bot", "type"), help="split the counts")
     history_parser.add_argument(
         "--resolution",
-        choices=(WINDOW_RESOLUTION, *(r.name for r in ROLLUPS)),
+        choices=RESOLUTIONS,
         help="default: the finest that gives at most 48 rows",
     )
     rebuild_parser = commands.add_parser(
