@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 import uvicorn
-from pydantic import ValidationError
 
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
-from wikipulse.observability import serve_metrics, setup_logging
+from wikipulse.service import start
 
 
 def main() -> None:
-    try:
-        settings = DashboardSettings()
-    except ValidationError as exc:
-        sys.exit(f"wikipulse-dashboard: bad configuration: {exc}")
-    setup_logging(settings.log_level)
-    serve_metrics(settings.metrics_port)
+    settings = start(DashboardSettings, "wikipulse-dashboard")
     uvicorn.run(
         create_app(settings),
         host=settings.dashboard_host,

@@ -27,12 +27,13 @@ from dashboard.settings import DashboardSettings
 from wikipulse import __version__
 from wikipulse.redis_client import connect_async
 from wikipulse.store.history import TooManyPoints
-from wikipulse.store.values import ALL_WIKIS, ROLLUPS, WINDOW_RESOLUTION, Breakdown
+from wikipulse.store.values import ALL_WIKIS, RESOLUTIONS, ROLLUPS, WINDOW_RESOLUTION, Breakdown
 from wikipulse.store.window_store import WindowStore
 
 #: The most points one series answer holds (a day of 30 s windows fits).
 MAX_POINTS = 3000
-RESOLUTIONS = (WINDOW_RESOLUTION, *(r.name for r in ROLLUPS))
+#: What a ``resolution`` in a request may be.
+RESOLUTION = "^(" + "|".join(RESOLUTIONS) + ")$"
 
 log = logging.getLogger(__name__)
 STATIC = FilePath(__file__).parent / "static"
@@ -261,7 +262,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
         wiki: Annotated[
             str | None, Query(max_length=253, description="a server name; all wikis when absent")
         ] = None,
-        resolution: Annotated[str, Query(pattern="^(" + "|".join(RESOLUTIONS) + ")$")] = "5m",
+        resolution: Annotated[str, Query(pattern=RESOLUTION)] = ROLLUPS[0].name,  # 5 min
         since: Annotated[
             int | None,
             Query(alias="from", ge=0, description="epoch ms; default: 120 points before `to`"),
@@ -300,7 +301,7 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
 
     @app.get("/api/breakdowns/{resolution}/{start}", response_model=BucketDetail)
     async def breakdowns(
-        resolution: Annotated[str, Path(pattern="^(" + "|".join(RESOLUTIONS) + ")$")],
+        resolution: Annotated[str, Path(pattern=RESOLUTION)],
         start: int,
         limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     ) -> BucketDetail:

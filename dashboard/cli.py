@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import NoReturn
 
 import redis
-from pydantic import ValidationError
 from redis.client import PubSub
 from rich.console import Console
 from rich.live import Live
@@ -33,9 +34,10 @@ from rich.text import Text
 from dashboard.settings import DashboardSettings
 from wikipulse.events import CHANGE_TYPES
 from wikipulse.redis_client import transient
+from wikipulse.service import load_settings
 from wikipulse.store.history import Point, TooManyPoints
 from wikipulse.store.reads import Leaderboard, UnusualReport
-from wikipulse.store.values import ALL_WIKIS, ROLLUPS, WINDOW_RESOLUTION
+from wikipulse.store.values import ALL_WIKIS, RESOLUTIONS
 from wikipulse.store.window_store import WindowStore
 
 _UNITS = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400, "y": 365 * 86_400}
@@ -83,27 +85,49 @@ def render_unusual(report: UnusualReport, settings: DashboardSettings) -> Table:
     return table
 
 
-def unusual(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
-    store = WindowStore.connect(settings, timeout=10, reads=True)
-    try:
-        start = args.window if args.window is not None else store.latest()
-        report = None
-        if start is not None:
-            report = store.unusual(start, settings.unusual_baseline_ms, settings.unusual_rule)
-        if report is None:
-            what = f"window {start} is not complete" if start else "no complete window yet"
-            console.print(f"[yellow]{what}[/yellow]")
-            return 1
-        if not report.wikis:
-            console.print(f"nothing unusual in window {report.window.start}")
-            return 0
-        console.print(render_unusual(report, settings))
+#: A command as `main` runs it: its exit status.
+Command = Callable[[argparse.Namespace, DashboardSettings, Console], int]
+#: A command as written: with the store it reads, opened for it.
+Reading = Callable[[argparse.Namespace, DashboardSettings, Console, WindowStore], int]
+
+
+def reads_redis(command: Reading) -> Command:
+    """``command`` with a store of its own, closed when it ends. Redis failing it (down,
+    unreachable past the readers' retries, refusing) ends it with one red line saying
+    so and exit status 2, whichever command it was; `watch` waits out a failover
+    itself and lets only what waiting cannot fix come here."""
+
+    @functools.wraps(command)
+    def with_store(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
+        store = WindowStore.connect(settings, timeout=10, reads=True)
+        try:
+            return command(args, settings, console, store)
+        except redis.RedisError as exc:
+            console.print(f"[red]cannot read Redis: {type(exc).__name__}: {exc}[/red]")
+            return 2
+        finally:
+            store.close()
+
+    return with_store
+
+
+@reads_redis
+def unusual(
+    args: argparse.Namespace, settings: DashboardSettings, console: Console, store: WindowStore
+) -> int:
+    start = args.window if args.window is not None else store.latest()
+    report = None
+    if start is not None:
+        report = store.unusual(start, settings.unusual_baseline_ms, settings.unusual_rule)
+    if report is None:
+        what = f"window {start} is not complete" if start else "no complete window yet"
+        console.print(f"[yellow]{what}[/yellow]")
+        return 1
+    if not report.wikis:
+        console.print(f"nothing unusual in window {report.window.start}")
         return 0
-    except redis.RedisError as exc:
-        console.print(f"[red]cannot read Redis: {type(exc).__name__}: {exc}[/red]")
-        return 2
-    finally:
-        store.close()
+    console.print(render_unusual(report, settings))
+    return 0
 
 
 def span_seconds(text: str) -> int:
@@ -116,10 +140,10 @@ def span_seconds(text: str) -> int:
 
 def pick_resolution(store: WindowStore, seconds: int) -> str:
     """The finest resolution that shows ``seconds`` in at most `MAX_ROWS` rows."""
-    for name in (WINDOW_RESOLUTION, *(r.name for r in ROLLUPS)):
+    for name in RESOLUTIONS:
         if seconds * 1000 // store.resolution_ms(name) <= MAX_ROWS:
             return name
-    return ROLLUPS[-1].name
+    return RESOLUTIONS[-1]
 
 
 def render_history(name: str, resolution: str, points: list[Point], by: str | None) -> Table:
@@ -153,26 +177,23 @@ def render_history(name: str, resolution: str, points: list[Point], by: str | No
     return table
 
 
-def history(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
-    store = WindowStore.connect(settings, timeout=10, reads=True)
+@reads_redis
+def history(
+    args: argparse.Namespace, settings: DashboardSettings, console: Console, store: WindowStore
+) -> int:
+    resolution = args.resolution or pick_resolution(store, args.since)
+    until = int(time.time() * 1000)
+    wiki = ALL_WIKIS if args.wiki == "all" else args.wiki
     try:
-        resolution = args.resolution or pick_resolution(store, args.since)
-        until = int(time.time() * 1000)
-        wiki = ALL_WIKIS if args.wiki == "all" else args.wiki
         points = store.series(resolution, until - args.since * 1000, until, wiki)
-        if not points:
-            console.print(f"[yellow]no history of {args.wiki} at {resolution} yet[/yellow]")
-            return 1
-        console.print(render_history(args.wiki, resolution, points, args.by))
-        return 0
     except TooManyPoints as exc:
         console.print(f"[red]{exc}: pick a coarser --resolution[/red]")
         return 2
-    except redis.RedisError as exc:
-        console.print(f"[red]cannot read Redis: {type(exc).__name__}: {exc}[/red]")
-        return 2
-    finally:
-        store.close()
+    if not points:
+        console.print(f"[yellow]no history of {args.wiki} at {resolution} yet[/yellow]")
+        return 1
+    console.print(render_history(args.wiki, resolution, points, args.by))
+    return 0
 
 
 def top(store: WindowStore, window: int | None, limit: int) -> Leaderboard | None:
@@ -182,47 +203,42 @@ def top(store: WindowStore, window: int | None, limit: int) -> Leaderboard | Non
     return store.leaderboard(start, limit)
 
 
-def run(args: argparse.Namespace, settings: DashboardSettings, console: Console) -> int:
-    store = WindowStore.connect(settings, timeout=10, reads=True)
-    try:
-        board = top(store, args.window, args.limit)
-        if board is None and not args.watch:
-            what = (
-                f"window {args.window} is not complete" if args.window else "no complete window yet"
-            )
-            console.print(f"[yellow]{what}[/yellow]")
-            return 1
-        if not args.watch:
-            assert board is not None
-            console.print(render(board))
-            return 0
-        placeholder = Text("waiting for the first complete window…")
-        with Live(render(board) if board else placeholder, console=console) as live:
-            watch(store, args.limit, live)
-    except redis.RedisError as exc:
-        console.print(f"[red]cannot read Redis: {type(exc).__name__}: {exc}[/red]")
-        return 2
-    finally:
-        store.close()
+@reads_redis
+def run(
+    args: argparse.Namespace, settings: DashboardSettings, console: Console, store: WindowStore
+) -> int:
+    board = top(store, args.window, args.limit)
+    if board is None and not args.watch:
+        what = f"window {args.window} is not complete" if args.window else "no complete window yet"
+        console.print(f"[yellow]{what}[/yellow]")
+        return 1
+    if not args.watch:
+        assert board is not None
+        console.print(render(board))
+        return 0
+    placeholder = Text("waiting for the first complete window…")
+    with Live(render(board) if board else placeholder, console=console) as live:
+        watch(store, args.limit, live)
 
 
 def watch(store: WindowStore, limit: int, live: Live) -> NoReturn:
     """Redraw the leaderboard whenever a window completes, for good: Redis going away
     (a failover, a restart) is waited out and the subscription made again, and the
     windows completed meanwhile show at once."""
+
+    def redraw() -> None:
+        board = top(store, None, limit)
+        if board is not None:
+            live.update(render(board))
+
     pubsub: PubSub | None = None
     while True:
         try:
             if pubsub is None:
                 pubsub = store.subscribe()
-                board = top(store, None, limit)
-                if board is not None:
-                    live.update(render(board))
-            message = pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
-            if message is not None:
-                board = top(store, None, limit)
-                if board is not None:
-                    live.update(render(board))
+                redraw()
+            if pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0) is not None:
+                redraw()
         except redis.RedisError as exc:
             if not transient(exc):
                 raise
@@ -255,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     history_parser.add_argument("--by", choices=("bot", "type"), help="split the counts")
     history_parser.add_argument(
         "--resolution",
-        choices=(WINDOW_RESOLUTION, *(r.name for r in ROLLUPS)),
+        choices=RESOLUTIONS,
         help="default: the finest that gives at most 48 rows",
     )
     rebuild_parser = commands.add_parser(
@@ -269,12 +285,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.window_seconds:
             forwarded += ["--window-seconds", str(args.window_seconds)]
         os.execv(sys.executable, [sys.executable, "-m", "processor.rebuild", *forwarded])
+    settings = load_settings(DashboardSettings, "wikipulse")
     try:
-        settings = DashboardSettings()
-    except ValidationError as exc:
-        sys.exit(f"wikipulse: bad configuration: {exc}")
-    try:
-        commands_run = {"unusual": unusual, "history": history}
+        commands_run: dict[str, Command] = {"unusual": unusual, "history": history}
         command = commands_run.get(args.command, run)
         sys.exit(command(args, settings, Console()))
     except KeyboardInterrupt:

@@ -10,7 +10,6 @@ import threading
 import time
 
 from confluent_kafka import KafkaException
-from pydantic import ValidationError
 from quixstreams.exceptions.assignment import PartitionAssignmentError
 from quixstreams.models.topics.exceptions import TopicNotFoundError
 
@@ -20,7 +19,7 @@ from processor.metrics import RESTARTS_IN_A_ROW
 from processor.settings import ProcessorSettings
 from processor.watchdog import CommitWatchdog, kafka_answers, report_stuck, watch_commits
 from wikipulse.kafka import startup_failure
-from wikipulse.observability import serve_metrics, setup_logging
+from wikipulse.service import start
 
 log = logging.getLogger("processor")
 
@@ -31,12 +30,7 @@ HEALTHY_AFTER_SECONDS = 60.0
 
 
 def main() -> None:
-    try:
-        settings = ProcessorSettings()
-    except ValidationError as exc:
-        sys.exit(f"wikipulse-processor: bad configuration: {exc}")
-    setup_logging(settings.log_level)
-    serve_metrics(settings.metrics_port)
+    settings = start(ProcessorSettings, "wikipulse-processor")
     try:
         app = build_app(settings)
     except KafkaException as exc:  # a set-up problem: one clear line, no stack trace

@@ -114,6 +114,7 @@ def _build_app(settings: ProcessorSettings) -> CountingApplication:
         wait_timeout_seconds=settings.redis_wait_timeout_seconds,
     )
     wire(sdf, dlq_topic=dlq if settings.write_dead_letters else None, sink=sink)
+    app.count_with(sink)
     log.info(
         "counting %s (id %s, %d partitions) in %d s windows (grace %d s) into %s as group %s "
         "(session timeout %g s)",
@@ -219,7 +220,20 @@ class CountingApplication(Application):
     resume, and librdkafka keeps a partition paused by the application across the
     revoke and the new assign. The partitions then stayed paused for good: seen with two
     replicas starting while Redis was down (the `redis-sigkill` fault scenario).
+
+    *The sink hears of every partition that moved* (`count_with`). Quix Streams 3.28
+    tells a sink nothing of a rebalance: it flushes the sinks of its sink manager before
+    a commit (`Checkpoint.commit`) and calls ``on_paused`` after a back-pressure, no
+    more. So these callbacks, which Quix does call, tell the window sink themselves;
+    the sink is held here rather than looked up among the sink manager's (where
+    `processor.pipeline.wire` registers it, for the flush).
     """
+
+    _sink: RedisWindowSink | None = None
+
+    def count_with(self, sink: RedisWindowSink) -> None:
+        """Tell ``sink`` of every partition assigned, revoked or lost from now on."""
+        self._sink = sink
 
     def _on_assign(self, consumer: Any, topic_partitions: list[TopicPartition]) -> None:
         super()._on_assign(consumer, topic_partitions)
@@ -233,9 +247,8 @@ class CountingApplication(Application):
 
     def _forget(self, topic_partitions: list[TopicPartition]) -> None:
         """What the sink knew of these partitions may be stale: others counted them."""
-        for sink in self._processing_context.sink_manager.sinks:
-            if isinstance(sink, RedisWindowSink):
-                sink.forget([tp.partition for tp in topic_partitions])
+        if self._sink is not None:
+            self._sink.forget([tp.partition for tp in topic_partitions])
 
     def _on_lost(self, consumer: Any, topic_partitions: list[TopicPartition]) -> None:
         super()._on_lost(consumer, topic_partitions)

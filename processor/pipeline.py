@@ -53,10 +53,15 @@ def wire(sdf: StreamingDataFrame, *, dlq_topic: Topic | None, sink: RedisWindowS
     """Wire the pipeline onto ``sdf`` (a dataframe of the raw topic); without
     ``dlq_topic`` invalid records are only counted (a rebuild: their dead letters exist).
 
-    The sink is registered with Quix's sink manager rather than `StreamingDataFrame.sink`,
-    because the common record (an event or a heartbeat) is handed to it straight from
-    `Router.keep_aside`: one step per record, no Quix row copy. Quix still flushes it
-    before every commit, which is all the exactly-once protocol needs.
+    The sink is registered with Quix's sink manager, not given to
+    `StreamingDataFrame.sink`: in Quix Streams 3.28 being in the sink manager is what
+    makes a sink flushed before every commit (`Checkpoint.commit` flushes its sinks),
+    and ``sink()`` is that same registration plus one more dataframe step per record
+    that calls ``add``. Here the common record (an event or a heartbeat) is handed to
+    the sink straight from `Router.keep_aside`: one step per record, no Quix row copy
+    for a second branch (docs/decisions.md, "The sink in Quix's sink manager", has the
+    measurement). Quix tells sinks nothing of a rebalance; the application does
+    (`processor.app.CountingApplication.count_with`).
     """
     sdf.processing_context.sink_manager.register(sink)
     dead = sdf.filter(Router(sink).keep_aside, metadata=True)

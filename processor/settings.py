@@ -36,27 +36,26 @@ class ProcessorSettings(
         """A bucket must outlive the windows it is made of: a bucket gone while its
         windows are still indexed could be made again from a window counted anew (a
         re-created topic's backfill) and listed complete, short."""
-        for name, ttl in (
-            ("ROLLUP_5M_TTL_SECONDS", self.rollup_5m_ttl_seconds),
-            ("ROLLUP_1H_TTL_SECONDS", self.rollup_1h_ttl_seconds),
-            ("ROLLUP_1D_TTL_SECONDS", self.rollup_1d_ttl_seconds),
-        ):
+        for rollup in ROLLUPS:
+            ttl = self.rollup_ttl_seconds(rollup.name)
             if 0 < ttl < self.window_ttl_seconds:
                 raise ValueError(
-                    f"{name}={ttl} is shorter than WINDOW_TTL_SECONDS="
-                    f"{self.window_ttl_seconds}: history must outlive the windows (or be 0)"
+                    f"ROLLUP_{rollup.name.upper()}_TTL_SECONDS={ttl} is shorter than "
+                    f"WINDOW_TTL_SECONDS={self.window_ttl_seconds}: history must outlive "
+                    "the windows (or be 0)"
                 )
         return self
+
+    def rollup_ttl_seconds(self, resolution: str) -> int:
+        """``ROLLUP_<R>_TTL_SECONDS``: the retention of rollup ``R`` (one of `ROLLUPS`,
+        each with a field above)."""
+        ttl: int = getattr(self, f"rollup_{resolution}_ttl_seconds")
+        return ttl
 
     @property
     def rollups(self) -> tuple[Rollup, ...]:
         """The resolutions complete windows roll up into, with their retention."""
-        ttl = {
-            "5m": self.rollup_5m_ttl_seconds,
-            "1h": self.rollup_1h_ttl_seconds,
-            "1d": self.rollup_1d_ttl_seconds,
-        }
-        return tuple(Rollup(r.name, r.seconds, ttl[r.name]) for r in ROLLUPS)
+        return tuple(Rollup(r.name, r.seconds, self.rollup_ttl_seconds(r.name)) for r in ROLLUPS)
 
     state_dir: str = Field(
         "state",

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import sys
 import threading
 import time
 from datetime import UTC, datetime
-from types import FrameType
 
 from confluent_kafka import KafkaException
-from pydantic import ValidationError
 
 from producer.clock import EventClock
 from producer.publisher import Publisher, Stopped
@@ -20,7 +17,7 @@ from producer.resume import backfill_since
 from producer.settings import ProducerSettings
 from producer.stream import Interruptible, StreamReader
 from wikipulse.kafka import describe_cluster, report_protection, startup_failure
-from wikipulse.observability import serve_metrics, setup_logging
+from wikipulse.service import start
 
 log = logging.getLogger("producer")
 
@@ -29,23 +26,16 @@ GC_THRESHOLD = 20_000
 
 
 def main() -> None:
-    try:
-        settings = ProducerSettings()
-    except ValidationError as exc:
-        sys.exit(f"wikipulse-producer: bad configuration: {exc}")
-    setup_logging(settings.log_level)
     stop = threading.Event()
     interruptible = Interruptible()
 
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received: flushing and stopping", signal.Signals(signum).name)
+    def request_stop(signal_name: str) -> None:
+        log.info("%s received: flushing and stopping", signal_name)
         stop.set()
         if interruptible.now:
             raise Stopped
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    serve_metrics(settings.metrics_port)
+    settings = start(ProducerSettings, "wikipulse-producer", on_stop=request_stop)
     log.info(
         "reading %s into %s at %s as %r",
         settings.sse_url,

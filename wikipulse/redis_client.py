@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis
@@ -153,17 +154,8 @@ def connect(settings: RedisSettings, *, timeout: float = 10.0, reads: bool = Fal
         options["retry"] = Retry(READ_BACKOFF, READ_RETRIES)
     if not settings.sentinels:
         return redis.Redis.from_url(settings.redis_url, **options)
-    parsed = redis.connection.parse_url(settings.redis_url)  # type: ignore[no-untyped-call]
-    primary = _tls(parsed, redis.connection.SSLConnection)
-    primary.pop("host", None)
-    primary.pop("port", None)
-    sentinel = _Sentinel(
-        settings,
-        sentinels=settings.sentinels,
-        sentinel_kwargs=_sentinel_kwargs(settings, primary),
-    )
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        settings.redis_sentinel_master, **{**primary, **options}
+    client: redis.Redis = _primary(
+        settings, options, redis.connection.parse_url, redis.connection.SSLConnection, _Sentinel
     )
     return client
 
@@ -179,18 +171,33 @@ def connect_async(settings: RedisSettings, *, timeout: float = 5.0) -> redis.asy
     }
     if not settings.sentinels:
         return redis.asyncio.Redis.from_url(settings.redis_url, **options)
-    primary = _tls(
-        dict(redis.asyncio.connection.parse_url(settings.redis_url)),
+    client: redis.asyncio.Redis = _primary(
+        settings,
+        options,
+        redis.asyncio.connection.parse_url,
         redis.asyncio.connection.SSLConnection,
+        _AsyncSentinel,
     )
+    return client
+
+
+def _primary(
+    settings: RedisSettings,
+    options: dict[str, Any],
+    parse_url: Callable[[str], Mapping[str, Any]],
+    ssl_class: type,
+    sentinel_class: type[_Sentinel] | type[_AsyncSentinel],
+) -> Any:
+    """A client of the primary the Sentinels name, made the same way by redis-py's
+    blocking and asyncio halves (each passes its own URL parser, TLS connection class
+    and Sentinel): ``REDIS_URL``'s options without its host and port, then
+    ``options``."""
+    primary = _tls(dict(parse_url(settings.redis_url)), ssl_class)
     primary.pop("host", None)
     primary.pop("port", None)
-    sentinel = _AsyncSentinel(
+    sentinel = sentinel_class(
         settings,
         sentinels=settings.sentinels,
         sentinel_kwargs=_sentinel_kwargs(settings, primary),
     )
-    client: redis.asyncio.Redis = sentinel.master_for(
-        settings.redis_sentinel_master, **{**primary, **options}
-    )
-    return client
+    return sentinel.master_for(settings.redis_sentinel_master, **{**primary, **options})

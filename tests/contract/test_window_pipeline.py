@@ -68,6 +68,12 @@ def replayed() -> float:
     return REGISTRY.get_sample_value("wikipulse_processor_replayed_records_total") or 0.0
 
 
+def test_the_sink_is_where_quix_flushes_before_every_commit(pipeline):
+    """Quix Streams 3.28 flushes, before it commits, the sinks its sink manager holds
+    (`Checkpoint.commit`); `wire` registers the window sink there, once."""
+    assert pipeline.context.sink_manager.sinks == [pipeline.sink]
+
+
 def test_each_wiki_counts_its_events_per_window(pipeline):
     for i, at in enumerate([1_000, 2_000, 29_999, 30_000]):
         event(pipeline, EN, f"en-{i}", at)

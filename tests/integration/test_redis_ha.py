@@ -8,6 +8,7 @@ instead of crashing the processor, and readers follow a failover by themselves.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -285,6 +286,25 @@ def test_readers_follow_a_failover_by_themselves(healed):
     assert healed.primary() != old
     assert redis_client.failovers_seen() == before + 1
     print(f"read again {time.monotonic() - began:.1f} s after the primary died")
+
+
+def test_the_asyncio_client_reaches_the_primary_the_sentinels_name(healed):
+    """The dashboard's live push subscribes with it (`redis_client.connect_async`): it
+    dials the primary the Sentinels name, with ``REDIS_URL``'s database, as `connect`."""
+    prefix = Names.fresh().prefix
+    settings = settings_of(healed, prefix).model_copy(update={"redis_url": "redis://ignored:1/3"})
+    redis_client.connect(settings).set(f"{prefix}probe", "primary")
+
+    async def read() -> tuple[object, str]:
+        client = redis_client.connect_async(settings)
+        try:
+            value = await client.get(f"{prefix}probe")
+            return value, (await client.info("replication"))["role"]
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(read()) == (b"primary", "master")
+    assert redis_client.connect(settings_of(healed, prefix)).get(f"{prefix}probe") is None
 
 
 def _read(store: WindowStore) -> int | None:

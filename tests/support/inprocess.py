@@ -150,7 +150,7 @@ class InProcessPipeline:
         self._producer = _CapturingProducer()
         self._state = StateStoreManager(group_id="inprocess", state_dir=self.state_dir)
         registry = DataFrameRegistry()
-        context = ProcessingContext(
+        self.context = context = ProcessingContext(
             commit_interval=0,
             producer=self._producer,  # type: ignore[arg-type]
             consumer=None,  # type: ignore[arg-type]

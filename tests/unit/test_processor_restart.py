@@ -12,7 +12,7 @@ from quixstreams.exceptions.assignment import PartitionAssignmentError
 
 import processor.__main__ as entry
 from processor.metrics import RESTARTS_IN_A_ROW
-from wikipulse import health
+from wikipulse import health, service
 
 
 class FailingApp:
@@ -24,7 +24,7 @@ class FailingApp:
 def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
     seen: dict[str, object] = {}
     monkeypatch.setattr(entry, "build_app", lambda settings: FailingApp())
-    monkeypatch.setattr(entry, "serve_metrics", lambda port: None)
+    monkeypatch.setattr(service, "serve_metrics", lambda port: None)
     monkeypatch.setattr(time, "sleep", lambda s: seen.setdefault("slept", s))
     monkeypatch.setattr(os, "execv", lambda path, argv: seen.setdefault("argv", argv))
     monkeypatch.setattr(signal, "signal", lambda *a: None)

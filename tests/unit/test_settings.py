@@ -94,3 +94,16 @@ def test_a_sentinel_without_a_port_is_refused_at_start(monkeypatch, bad):
     monkeypatch.setenv("REDIS_SENTINELS", f"ok:26379,{bad}")
     with pytest.raises(ValidationError, match="is not host:port"):
         ProcessorSettings()
+
+
+def test_every_rollup_has_its_retention_setting_with_the_store_s_default(monkeypatch):
+    """`RESOLUTIONS` are the windows and then `ROLLUPS`, and each rollup's retention is
+    ``ROLLUP_<R>_TTL_SECONDS``, by default the one the store names."""
+    from wikipulse.store.values import RESOLUTIONS, ROLLUPS, WINDOW_RESOLUTION
+
+    assert (WINDOW_RESOLUTION, *(rollup.name for rollup in ROLLUPS)) == RESOLUTIONS
+    for rollup in ROLLUPS:
+        monkeypatch.delenv(f"ROLLUP_{rollup.name.upper()}_TTL_SECONDS", raising=False)
+    assert ProcessorSettings().rollups == ROLLUPS
+    monkeypatch.setenv(f"ROLLUP_{ROLLUPS[-1].name.upper()}_TTL_SECONDS", "0")
+    assert ProcessorSettings().rollups[-1].ttl_seconds == 0

@@ -4,7 +4,7 @@ Import each name from the room it lives in:
 
 - `keys`: the key layout (`KeyLayout`, `SourceKeys`), the one place keys are built;
 - `values`: what stored values mean (`BREAKDOWN`, `Breakdown`, `ALL_WIKIS`) and the
-  resolutions of history (`Rollup`, `ROLLUPS`, `WINDOW_RESOLUTION`);
+  resolutions of history (`Rollup`, `ROLLUPS`, `WINDOW_RESOLUTION`, `RESOLUTIONS`);
 - `writes`: the processor's side (`Batch`, `Progress`, `StaleProgress`, `Written`,
   `WindowWriter`) and, beside it, `write_windows.lua`, the window lifecycle it runs;
 - `reads`: complete windows, leaderboards, breakdowns, unusual wikis and health

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from wikipulse.store.reads import WindowReader
-from wikipulse.store.values import ALL_WIKIS, ROLLUPS, WINDOW_RESOLUTION, Breakdown
+from wikipulse.store.values import ALL_WIKIS, RESOLUTIONS, ROLLUPS, WINDOW_RESOLUTION, Breakdown
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +49,14 @@ class HistoryReader(WindowReader):
     history`)."""
 
     def resolution_ms(self, resolution: str) -> int:
-        """The length of a resolution's windows or buckets (`WINDOW_RESOLUTION` or one
-        of `ROLLUPS`); ValueError for any other name."""
+        """The length of a resolution's windows or buckets (one of `RESOLUTIONS`);
+        ValueError for any other name."""
         if resolution == WINDOW_RESOLUTION:
             return self.window_ms()
         for rollup in ROLLUPS:
             if rollup.name == resolution:
                 return rollup.ms
-        names = ", ".join([WINDOW_RESOLUTION, *(r.name for r in ROLLUPS)])
-        raise ValueError(f"unknown resolution {resolution!r}: one of {names}")
+        raise ValueError(f"unknown resolution {resolution!r}: one of {', '.join(RESOLUTIONS)}")
 
     def _indexes(self, resolution: str) -> tuple[str, list[str], Any]:
         """The complete index, the other indexes, and the key builder of a resolution."""

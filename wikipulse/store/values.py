@@ -44,6 +44,9 @@ ROLLUPS: tuple[Rollup, ...] = (
 )
 #: The name readers give the windows themselves, the finest resolution.
 WINDOW_RESOLUTION = "window"
+#: Every resolution a reader may ask for by name, finest first: the windows, then each
+#: rollup (the names the API, the CLI and the series reader accept).
+RESOLUTIONS: tuple[str, ...] = (WINDOW_RESOLUTION, *(rollup.name for rollup in ROLLUPS))
 
 
 @dataclass(frozen=True, slots=True)
