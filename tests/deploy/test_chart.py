@@ -33,6 +33,7 @@ from tests.support.chart import (
     of_kind,
     refused,
     render,
+    workload,
 )
 
 KUBERNETES = ["1.30.0", "1.33.0"]
@@ -70,37 +71,52 @@ def test_every_manifest_is_valid_for_kubernetes(rendered: list[Manifest], versio
             continue
         kubernetes_validate.validate(manifest, version, strict=True)
         checked += 1
-    assert checked >= 6  # 3 Deployments, their Services, the PDBs at least
+    assert checked >= 6  # the 3 workloads, their Services, the PDBs at least
 
 
 def test_strict_validation_catches_a_field_kubernetes_does_not_know() -> None:
     """What the test above relies on: a misspelt field fails, it is not ignored."""
-    deployment = named(render(), "Deployment", "producer")
-    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGett"] = {}
+    producer = workload(render(), "producer")
+    producer["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGett"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(deployment, KUBERNETES[-1], strict=True)
+        kubernetes_validate.validate(producer, KUBERNETES[-1], strict=True)
+
+
+def _one_producer(rendered: list[Manifest]) -> None:
+    """A StatefulSet of one: its pod has one name, so a new one is created only once the
+    old one is gone, on an upgrade, an eviction or a deletion alike (a Deployment, even
+    with Recreate, replaces a deleted or evicted pod while the old one terminates)."""
+    producer = workload(rendered, "producer")
+    assert producer["kind"] == "StatefulSet"
+    spec = producer["spec"]
+    assert spec["replicas"] == 1
+    assert spec["podManagementPolicy"] == "OrderedReady"
+    assert spec["updateStrategy"] == {"type": "RollingUpdate"}  # no partition, no surge
+    services = of_kind(rendered, "Service")
+    (governing,) = [s for s in services if s["metadata"]["name"] == spec["serviceName"]]
+    assert governing["spec"]["clusterIP"] == "None"
+    assert governing["spec"]["selector"] == spec["selector"]["matchLabels"]
+    scaled = of_kind(rendered, "ScaledObject") + of_kind(rendered, "HorizontalPodAutoscaler")
+    assert all(s["spec"]["scaleTargetRef"]["name"] != producer["metadata"]["name"] for s in scaled)
 
 
 def test_the_producer_is_one_and_is_replaced_never_doubled(rendered: list[Manifest]) -> None:
-    producer = named(rendered, "Deployment", "producer")
-    assert producer["spec"]["replicas"] == 1
-    assert producer["spec"]["strategy"] == {"type": "Recreate"}
-    assert not of_kind(rendered, "ScaledObject") or all(
-        s["spec"]["scaleTargetRef"]["name"] != producer["metadata"]["name"]
-        for s in of_kind(rendered, "ScaledObject")
-    )
-    assert not of_kind(rendered, "HorizontalPodAutoscaler")
+    _one_producer(rendered)
 
 
 def test_no_value_makes_two_producers() -> None:
-    for sets in (["producer.replicas=2"], ["producer.strategy.type=RollingUpdate"]):
-        producer = named(render(None, *sets), "Deployment", "producer")
-        assert producer["spec"]["replicas"] == 1
-        assert producer["spec"]["strategy"] == {"type": "Recreate"}
+    for sets in (
+        ["producer.replicas=2"],
+        ["producer.strategy.type=RollingUpdate"],
+        ["producer.updateStrategy.rollingUpdate.maxUnavailable=2"],
+        ["producer.podManagementPolicy=Parallel"],
+        ["producer.keda.enabled=true", "processor.keda.enabled=true"],
+    ):
+        _one_producer(render(None, *sets))
 
 
 def _partitions(rendered: list[Manifest]) -> int:
-    processor = named(rendered, "Deployment", "processor")
+    processor = workload(rendered, "processor")
     (env,) = [
         e["value"]
         for e in processor["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -110,7 +126,7 @@ def _partitions(rendered: list[Manifest]) -> int:
 
 
 def test_processor_replicas_never_exceed_the_partitions(rendered: list[Manifest]) -> None:
-    processor = named(rendered, "Deployment", "processor")
+    processor = workload(rendered, "processor")
     partitions = _partitions(rendered)
     scaled = of_kind(rendered, "ScaledObject")
     if scaled:
@@ -136,7 +152,7 @@ def test_more_processor_replicas_than_partitions_is_refused() -> None:
 
 def test_disruptions_take_one_processor_at_a_time(rendered: list[Manifest]) -> None:
     budget = named(rendered, "PodDisruptionBudget", "processor")
-    processor = named(rendered, "Deployment", "processor")
+    processor = workload(rendered, "processor")
     assert budget["spec"]["maxUnavailable"] == 1
     selector = processor["spec"]["selector"]["matchLabels"]
     assert budget["spec"]["selector"]["matchLabels"] == selector
@@ -280,9 +296,7 @@ def test_a_redis_password_reaches_the_url_from_its_secret() -> None:
         env = {
             e["name"]: e
             for e in _env(
-                named(rendered, "Deployment", component)["spec"]["template"]["spec"]["containers"][
-                    0
-                ]
+                workload(rendered, component)["spec"]["template"]["spec"]["containers"][0]
             )
         }
         assert env["REDIS_URL"]["value"] == f"rediss://app:$({INDIRECT})@r:6380/2"
@@ -296,16 +310,12 @@ def test_a_redis_password_reaches_the_url_from_its_secret() -> None:
 def test_sentinels_are_given_to_every_redis_client() -> None:
     rendered = render(VALUES_BY_NAME["sentinel-redis-values"])
     for component in ("processor", "dashboard"):
-        container = named(rendered, "Deployment", component)["spec"]["template"]["spec"][
-            "containers"
-        ][0]
+        container = workload(rendered, component)["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e for e in _env(container)}
         assert env["REDIS_SENTINELS"]["value"].count(":26379") == 3
         assert env["REDIS_SENTINEL_MASTER"]["value"] == "mymaster"
         assert "secretKeyRef" in env["REDIS_SENTINEL_PASSWORD"]["valueFrom"]
-    producer = named(rendered, "Deployment", "producer")["spec"]["template"]["spec"]["containers"][
-        0
-    ]
+    producer = workload(rendered, "producer")["spec"]["template"]["spec"]["containers"][0]
     assert not any(e["name"].startswith("REDIS") for e in _env(producer))
 
 
@@ -315,7 +325,7 @@ VALUES_BY_NAME = {p.stem: p for p in VALUES if p is not None}
 def test_kafka_over_sasl_ssl_mounts_the_ca_and_reads_the_password_from_its_secret() -> None:
     rendered = render(VALUES_BY_NAME["sasl-ssl-kafka-values"])
     for component in ("producer", "processor"):
-        pod = named(rendered, "Deployment", component)["spec"]["template"]["spec"]
+        pod = workload(rendered, component)["spec"]["template"]["spec"]
         env = {e["name"]: e for e in _env(pod["containers"][0])}
         assert env["KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
         assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "wikipulse"
