@@ -229,6 +229,26 @@ def test_a_setting_the_service_does_not_read_is_caught() -> None:
         test_every_variable_is_a_setting_its_service_reads(rendered)
 
 
+def test_a_settings_map_cannot_set_what_the_chart_sets() -> None:
+    """Each variable the chart sets from its own values (in any values file) is refused
+    in that component's `settings:`: set twice, the values would not say which wins."""
+    for component in SETTINGS:
+        chart_sets: set[str] = set()
+        for values in VALUES:
+            extra = {}
+            if values is not None:
+                extra = (yaml.safe_load(values.read_text()).get(component) or {}).get(
+                    "settings", {}
+                )
+            for found, _, container in containers(render(values)):
+                if found == component:
+                    chart_sets |= {e["name"] for e in _env(container)} - set(extra)
+        assert chart_sets
+        for name in sorted(chart_sets):
+            said = refused(f"{component}.settings.{name}=1")
+            assert "never a value" in said or "set by the chart" in said, (component, name)
+
+
 def test_every_structured_value_reaches_a_setting() -> None:
     """The values.yaml keys that map to a variable, each changed, change that variable
     in the services that read it (and docs/configuration.md documents each)."""
