@@ -20,6 +20,7 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from dashboard.settings import DashboardSettings
+from devtools import configdoc
 from processor.settings import ProcessorSettings
 from producer.settings import ProducerSettings
 from tests.support.chart import (
@@ -223,10 +224,33 @@ def test_every_variable_is_a_setting_its_service_reads(rendered: list[Manifest])
 
 
 def test_a_setting_the_service_does_not_read_is_caught() -> None:
-    """The check above can fail: a misspelt name in a component's settings."""
-    rendered = render(None, "processor.settings.WINDOW_TTL_SECOND=60")
+    """The check above can fail: a misspelt variable in a rendered container (the chart
+    refuses one in a `settings:` map, below, so it is put in by hand here)."""
+    rendered = render()
+    container = workload(rendered, "processor")["spec"]["template"]["spec"]["containers"][0]
+    container["env"].append({"name": "WINDOW_TTL_SECOND", "value": "60"})
     with pytest.raises(AssertionError, match="WINDOW_TTL_SECOND is no setting"):
         test_every_variable_is_a_setting_its_service_reads(rendered)
+
+
+def test_the_chart_refuses_a_setting_its_service_does_not_read() -> None:
+    """At install, not only here: pydantic-settings ignores an unknown variable, so a
+    misspelt one would do nothing. A setting of another service is refused too."""
+    said = refused("processor.settings.WINDOW_TTL_SECOND=60")
+    assert "WINDOW_TTL_SECOND is not a setting of the processor" in said
+    assert "not a setting of the dashboard" in refused("dashboard.settings.DEDUP_IDS=100000")
+    assert "not a setting of the producer" in refused("producer.settings.REDIS_WAIT_REPLICAS=1")
+    render(None, "processor.settings.window_ttl_seconds=60")  # any case, as the services
+
+
+def test_the_charts_list_of_settings_is_generated_from_the_settings_classes() -> None:
+    """files/settings.yaml, which the chart checks `settings:` names against, is what
+    `make docs` writes from the same classes as docs/configuration.md."""
+    written = (CHART / "files" / "settings.yaml").read_text()
+    assert written == configdoc.render_chart_settings(), "files/settings.yaml: run `make docs`"
+    listed = yaml.safe_load(written)
+    for component, settings in SETTINGS.items():
+        assert listed[component] == sorted(n.upper() for n in settings.model_fields)
 
 
 def test_a_settings_map_cannot_set_what_the_chart_sets() -> None:

@@ -31,8 +31,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
-The checks no value may get past: a replica count the raw topic cannot feed, and a
-credential written into the release (where `helm get values` and the manifests show it).
+The checks no value may get past: a replica count the raw topic cannot feed, a
+credential written into the release (where `helm get values` and the manifests show it),
+and a variable in a `settings:` map that the chart sets itself or the service never reads.
 */}}
 {{- define "wikipulse.validate" -}}
 {{- $partitions := int .Values.kafka.partitions -}}
@@ -54,6 +55,8 @@ credential written into the release (where `helm get values` and the manifests s
 {{- fail "redis.url must start with redis:// or rediss://" -}}
 {{- end -}}
 {{- $owned := include "wikipulse.owned" . | fromJson -}}
+{{- /* what each service reads: generated from its settings class (make docs) */ -}}
+{{- $reads := .Files.Get "files/settings.yaml" | fromYaml -}}
 {{- range $component := list "producer" "processor" "dashboard" -}}
 {{- range $name, $value := (index $.Values $component).settings -}}
 {{- if regexMatch "PASSWORD|SECRET|TOKEN" (upper $name) -}}
@@ -61,6 +64,9 @@ credential written into the release (where `helm get values` and the manifests s
 {{- end -}}
 {{- if has (upper $name) (index $owned $component) -}}
 {{- fail (printf "%s.settings.%s is set by the chart from its own value (values.yaml): set that one instead" $component $name) -}}
+{{- end -}}
+{{- if not (has (upper $name) (index $reads $component)) -}}
+{{- fail (printf "%s.settings.%s is not a setting of the %s (docs/configuration.md lists them): it would do nothing" $component $name $component) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
