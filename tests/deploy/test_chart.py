@@ -415,5 +415,7 @@ def test_optional_parts_render_when_asked() -> None:
         if all(s["metadata"]["labels"].get(k) == v for k, v in selected.items())
     ]
     assert len(metrics) == 3  # each component's pods scraped
+    # even unready: a recounting processor's metrics are what WikiPulseRecounting reads
+    assert all(s["spec"]["publishNotReadyAddresses"] is True for s in metrics)
     default = {m["kind"] for m in render()}
     assert not {"Ingress", "NetworkPolicy", "ServiceMonitor", "PrometheusRule"} & default
