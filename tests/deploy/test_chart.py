@@ -17,12 +17,14 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from jsonschema import Draft202012Validator, ValidationError
 from pydantic_settings import BaseSettings
 
 from dashboard.settings import DashboardSettings
 from devtools import configdoc
 from processor.settings import ProcessorSettings
 from producer.settings import ProducerSettings
+from tests.deploy import crds
 from tests.support.chart import (
     CHART,
     RULES,
@@ -38,9 +40,9 @@ from tests.support.chart import (
 )
 
 KUBERNETES = ["1.30.0", "1.33.0"]
-#: kinds of operators' CRDs, which the bundled schemas do not know: their shape is
-#: checked by the tests below that read them
-CUSTOM = {"KafkaTopic", "ScaledObject", "ServiceMonitor", "PrometheusRule"}
+#: kinds of operators' CRDs, which the bundled schemas do not know: checked against the
+#: fields of their documented CRDs instead (tests/deploy/crds.py)
+CUSTOM = set(crds.SCHEMAS)
 SETTINGS: dict[str, type[BaseSettings]] = {
     "producer": ProducerSettings,
     "processor": ProcessorSettings,
@@ -73,6 +75,49 @@ def test_every_manifest_is_valid_for_kubernetes(rendered: list[Manifest], versio
         kubernetes_validate.validate(manifest, version, strict=True)
         checked += 1
     assert checked >= 6  # the 3 workloads, their Services, the PDBs at least
+
+
+def test_every_operator_kind_has_the_fields_of_its_crd(rendered: list[Manifest]) -> None:
+    """What Kubernetes' schemas cannot check: the operators' kinds, against the fields
+    their CRDs document (strict where the CRD is; no schema of the CRD is bundled)."""
+    for manifest in rendered:
+        if manifest["kind"] in CUSTOM:
+            Draft202012Validator(crds.SCHEMAS[manifest["kind"]]).validate(manifest)
+            continue
+        # anything else is Kubernetes' own, which the test above validates
+        group = manifest["apiVersion"].rpartition("/")[0]
+        assert "." not in group or group.endswith(".k8s.io"), manifest["kind"]
+
+
+def test_every_operator_kind_is_rendered_by_some_values_file() -> None:
+    kinds = {m["kind"] for values in VALUES for m in render(values)}
+    assert kinds >= CUSTOM
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "change"),
+    [
+        ("ScaledObject", ["spec"], {"maxReplicasCount": 6}),
+        ("ScaledObject", ["spec", "triggers", 0, "metadata"], {"lagThresold": "10"}),
+        ("ScaledObject", ["spec", "triggers", 0, "metadata"], {"lagThreshold": 10}),
+        ("KafkaTopic", ["spec"], {"partitions": "6"}),
+        ("KafkaTopic", ["spec"], {"replica": 3}),
+        ("KafkaTopic", ["metadata", "labels"], {"strimzi.io/cluster": ""}),
+        ("ServiceMonitor", ["spec", "endpoints", 0], {"interval": "30 s"}),
+        ("PrometheusRule", ["spec", "groups", 0, "rules", 0], {"fore": "5m"}),
+    ],
+)
+def test_a_field_an_operator_does_not_know_is_caught(kind, path, change) -> None:
+    """The check above can fail: a misspelt field, a number where KEDA wants a string."""
+    everything = render(VALUES_BY_NAME["everything-values"], "processor.keda.enabled=true")
+    manifest = of_kind(everything, kind)[0]
+    Draft202012Validator(crds.SCHEMAS[kind]).validate(manifest)
+    node = manifest
+    for step in path:
+        node = node[step]
+    node.update(change)
+    with pytest.raises(ValidationError):
+        Draft202012Validator(crds.SCHEMAS[kind]).validate(manifest)
 
 
 def test_strict_validation_catches_a_field_kubernetes_does_not_know() -> None:
