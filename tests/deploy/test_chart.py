@@ -318,43 +318,129 @@ def test_a_settings_map_cannot_set_what_the_chart_sets() -> None:
             assert "never a value" in said or "set by the chart" in said, (component, name)
 
 
-def test_every_structured_value_reaches_a_setting() -> None:
-    """The values.yaml keys that map to a variable, each changed, change that variable
-    in the services that read it (and docs/configuration.md documents each)."""
+def _ref(name: str, key: str) -> dict[str, Any]:
+    return {"secretKeyRef": {"name": name, "key": key}}
+
+
+#: each value of values.yaml that reaches a variable: the `--set`s, the variable, and what
+#: it then is (a value, or where Kubernetes takes it from)
+TO_VARIABLES: list[tuple[tuple[str, ...], str, str | dict[str, Any]]] = [
+    (("kafka.bootstrapServers=k:9092",), "KAFKA_BROKER_ADDRESS", "k:9092"),
+    (("kafka.rawTopic=raw.x",), "RAW_TOPIC", "raw.x"),
+    (("kafka.partitions=12",), "RAW_TOPIC_PARTITIONS", "12"),
+    (("kafka.replicationFactor=3",), "RAW_TOPIC_REPLICATION_FACTOR", "3"),
+    (("kafka.minInsyncReplicas=2",), "RAW_TOPIC_MIN_INSYNC_REPLICAS", "2"),
+    (("kafka.securityProtocol=SSL",), "KAFKA_SECURITY_PROTOCOL", "SSL"),
+    (("kafka.sasl.mechanism=PLAIN",), "KAFKA_SASL_MECHANISM", "PLAIN"),
+    (("kafka.sasl.username=u",), "KAFKA_SASL_USERNAME", "u"),
+    (
+        ("kafka.sasl.passwordSecret.name=s", "kafka.sasl.passwordSecret.key=k"),
+        "KAFKA_SASL_PASSWORD",
+        _ref("s", "k"),
+    ),
+    (
+        ("kafka.caSecret.name=ca", "kafka.caSecret.key=k.pem"),
+        "KAFKA_SSL_CA_LOCATION",
+        "/etc/wikipulse/kafka-ca/k.pem",
+    ),
+    (("redis.url=redis://r:1/3",), "REDIS_URL", "redis://r:1/3"),
+    (
+        ("redis.passwordSecret.name=s", "redis.passwordSecret.key=k"),
+        INDIRECT,
+        _ref("s", "k"),
+    ),
+    (("redis.keyPrefix=x:",), "REDIS_KEY_PREFIX", "x:"),
+    (("redis.sentinels=s:26379",), "REDIS_SENTINELS", "s:26379"),
+    (("redis.sentinels=s:1", "redis.sentinelMaster=m"), "REDIS_SENTINEL_MASTER", "m"),
+    (
+        ("redis.sentinelPasswordSecret.name=s", "redis.sentinelPasswordSecret.key=k"),
+        "REDIS_SENTINEL_PASSWORD",
+        _ref("s", "k"),
+    ),
+    (("logLevel=DEBUG",), "LOG_LEVEL", "DEBUG"),
+    (("metrics.port=9200",), "METRICS_PORT", "9200"),
+    (("producer.sseUrl=http://sse",), "SSE_URL", "http://sse"),
+    (("producer.userAgent=UA/1.0 (ops)",), "USER_AGENT", "UA/1.0 (ops)"),
+    (("producer.backfill=0",), "BACKFILL", "0"),
+    (("processor.consumerGroup=g",), "CONSUMER_GROUP", "g"),
+    (("processor.windowSeconds=60",), "WINDOW_SECONDS", "60"),
+    (("processor.graceSeconds=9",), "GRACE_SECONDS", "9"),
+    (("processor.sessionTimeoutSeconds=25",), "SESSION_TIMEOUT_SECONDS", "25"),
+    (("dashboard.port=8080",), "DASHBOARD_PORT", "8080"),
+    (("dashboard.staleAfterSeconds=300",), "STALE_AFTER_SECONDS", "300"),
+]
+#: the values that shape Kubernetes objects only (and reach no variable), by prefix;
+#: `settings` maps are variables by name, checked by the tests above
+KUBERNETES_ONLY = (
+    "image.",
+    "imagePullSecrets",
+    "metrics.serviceMonitor.",
+    "metrics.prometheusRule.",
+    "podSecurityContext.",
+    "securityContext.",
+    "redis.caSecret.name",  # a volume: the URL's ssl_ca_certs names the file
+    "strimzi.topics.",
+    "networkPolicy.",
+    *(
+        f"{component}.{key}"
+        for component in SETTINGS
+        for key in (
+            "enabled",
+            "settings",
+            "replicas",
+            "resources.",
+            "nodeSelector",
+            "tolerations",
+            "affinity",
+            "podAnnotations",
+            "podDisruptionBudget.",
+            "terminationGracePeriodSeconds",
+            "keda.",
+            "service.",
+            "ingress.",
+        )
+    ),
+)
+
+
+def _leaves(values: dict[str, Any], prefix: str = "") -> list[str]:
+    found = []
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            found += _leaves(value, f"{prefix}{key}.")
+        else:
+            found.append(f"{prefix}{key}")
+    return found
+
+
+def test_every_value_reaches_a_setting_or_shapes_kubernetes_alone() -> None:
+    """Every value of values.yaml either maps to a variable (TO_VARIABLES, each checked
+    below) or is one of Kubernetes' own (KUBERNETES_ONLY): a value added without either
+    fails here, and so does a mapping to a value that is gone."""
+    leaves = set(_leaves(yaml.safe_load((CHART / "values.yaml").read_text())))
+    mapped = {one.split("=")[0] for sets, _, _ in TO_VARIABLES for one in sets}
+    assert mapped <= leaves, mapped - leaves
+    rest = {leaf for leaf in leaves - mapped if not leaf.startswith(KUBERNETES_ONLY)}
+    assert rest == set(), f"values that reach no setting: {sorted(rest)}"
+
+
+@pytest.mark.parametrize(
+    ("sets", "variable", "expected"),
+    TO_VARIABLES,
+    ids=[variable for _, variable, _ in TO_VARIABLES],
+)
+def test_every_structured_value_reaches_a_setting(sets, variable, expected) -> None:
+    """Each value that maps to a variable, changed, changes that variable in every
+    service that reads it (and docs/configuration.md documents it)."""
     reference = (Path(CHART).parents[2] / "docs" / "configuration.md").read_text()
-    cases = {
-        "kafka.bootstrapServers=k:9092": ("KAFKA_BROKER_ADDRESS", "k:9092"),
-        "kafka.rawTopic=raw.x": ("RAW_TOPIC", "raw.x"),
-        "kafka.partitions=12": ("RAW_TOPIC_PARTITIONS", "12"),
-        "kafka.replicationFactor=3": ("RAW_TOPIC_REPLICATION_FACTOR", "3"),
-        "kafka.minInsyncReplicas=2": ("RAW_TOPIC_MIN_INSYNC_REPLICAS", "2"),
-        "kafka.securityProtocol=SSL": ("KAFKA_SECURITY_PROTOCOL", "SSL"),
-        "kafka.sasl.mechanism=PLAIN": ("KAFKA_SASL_MECHANISM", "PLAIN"),
-        "kafka.sasl.username=u": ("KAFKA_SASL_USERNAME", "u"),
-        "redis.url=redis://r:1/3": ("REDIS_URL", "redis://r:1/3"),
-        "redis.keyPrefix=x:": ("REDIS_KEY_PREFIX", "x:"),
-        "redis.sentinels=s:26379": ("REDIS_SENTINELS", "s:26379"),
-        "logLevel=DEBUG": ("LOG_LEVEL", "DEBUG"),
-        "metrics.port=9200": ("METRICS_PORT", "9200"),
-        "producer.sseUrl=http://sse": ("SSE_URL", "http://sse"),
-        "producer.userAgent=UA/1": ("USER_AGENT", "UA/1"),
-        "producer.backfill=0": ("BACKFILL", "0"),
-        "processor.consumerGroup=g": ("CONSUMER_GROUP", "g"),
-        "processor.windowSeconds=60": ("WINDOW_SECONDS", "60"),
-        "processor.graceSeconds=9": ("GRACE_SECONDS", "9"),
-        "processor.sessionTimeoutSeconds=25": ("SESSION_TIMEOUT_SECONDS", "25"),
-        "dashboard.port=8080": ("DASHBOARD_PORT", "8080"),
-        "dashboard.staleAfterSeconds=300": ("STALE_AFTER_SECONDS", "300"),
-    }
-    for setting, (variable, value) in cases.items():
-        assert f"`{variable}`" in reference, variable
-        found = [
-            e.get("value")
-            for _, _, container in containers(render(None, setting))
-            for e in _env(container)
-            if e["name"] == variable
-        ]
-        assert found and set(found) == {value}, (setting, found)
+    assert variable == INDIRECT or f"`{variable}`" in reference, variable
+    found = [
+        e.get("value", e.get("valueFrom"))
+        for _, _, container in containers(render(None, *sets))
+        for e in _env(container)
+        if e["name"] == variable
+    ]
+    assert found and all(one == expected for one in found), (sets, found)
 
 
 def test_credentials_come_only_from_secrets(rendered: list[Manifest]) -> None:
