@@ -38,6 +38,8 @@ from tests.support.chart import (
     render,
     workload,
 )
+from wikipulse.kafka import MAX_MESSAGE_BYTES, new_topic_config
+from wikipulse.settings import KafkaSettings
 
 KUBERNETES = ["1.30.0", "1.33.0"]
 #: kinds of operators' CRDs, which the bundled schemas do not know: checked against the
@@ -519,7 +521,32 @@ def test_strimzi_topics_are_replicated_three_times_with_min_isr_two() -> None:
         assert topic["spec"]["replicas"] == 3
         assert topic["spec"]["config"]["min.insync.replicas"] == 2
         assert topic["spec"]["partitions"] == 6  # the dead letters as the processor makes them
+        # as the services make them: they may come first
+        made = KafkaSettings(raw_topic_replication_factor=3, raw_topic_min_insync_replicas=2)
+        for key, value in new_topic_config(made).items():
+            assert str(topic["spec"]["config"][key]) == value, key
+        assert topic["spec"]["config"]["max.message.bytes"] == MAX_MESSAGE_BYTES
+        # Kafka reads a long: never a float Helm writes as 6.048e+08
+        assert type(topic["spec"]["config"]["retention.ms"]) is int
+    assert topics["wikimedia.recentchange"]["spec"]["config"]["retention.ms"] == 7 * 86_400_000
+    for component in ("producer", "processor"):
+        env = {e["name"]: e.get("value") for e in _env(_container(rendered, component))}
+        assert env["RAW_TOPIC_REPLICATION_FACTOR"] == "3"
+        assert env["RAW_TOPIC_MIN_INSYNC_REPLICAS"] == "2"
+        assert env["RAW_TOPIC_PARTITIONS"] == "6"
     assert not of_kind(render(), "KafkaTopic")  # optional
+
+
+def test_topics_made_two_ways_are_refused() -> None:
+    said = refused("strimzi.topics.enabled=true", "kafka.replicationFactor=2")
+    assert "differs from strimzi.topics.replicas" in said
+    said = refused("strimzi.topics.enabled=true", "kafka.minInsyncReplicas=1")
+    assert "differs from strimzi.topics.minInsyncReplicas" in said
+
+
+def _container(rendered: list[Manifest], component: str) -> Manifest:
+    container: Manifest = workload(rendered, component)["spec"]["template"]["spec"]["containers"][0]
+    return container
 
 
 def test_the_prometheus_rule_is_the_rules_file() -> None:

@@ -70,6 +70,15 @@ and a variable in a `settings:` map that the chart sets itself or the service ne
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- $topics := .Values.strimzi.topics -}}
+{{- if $topics.enabled -}}
+{{- if and .Values.kafka.replicationFactor (ne (int .Values.kafka.replicationFactor) (int $topics.replicas)) -}}
+{{- fail "kafka.replicationFactor differs from strimzi.topics.replicas: the topics would be made differently by whichever comes first" -}}
+{{- end -}}
+{{- if and .Values.kafka.minInsyncReplicas (ne (int .Values.kafka.minInsyncReplicas) (int $topics.minInsyncReplicas)) -}}
+{{- fail "kafka.minInsyncReplicas differs from strimzi.topics.minInsyncReplicas: the topics would be made differently by whichever comes first" -}}
+{{- end -}}
+{{- end -}}
 {{- if and (hasPrefix "SASL" .Values.kafka.securityProtocol) (not .Values.kafka.sasl.passwordSecret.name) -}}
 {{- fail "kafka.securityProtocol is SASL_*: name the Secret holding the password in kafka.sasl.passwordSecret" -}}
 {{- end -}}
@@ -107,13 +116,17 @@ the values say). tests/deploy checks that each one the chart renders is refused.
   value: {{ $k.rawTopic | quote }}
 - name: RAW_TOPIC_PARTITIONS
   value: {{ $k.partitions | quote }}
-{{- if $k.replicationFactor }}
+{{- /* with Strimzi's topics, a service that creates them first makes them the same */}}
+{{- $topics := .Values.strimzi.topics }}
+{{- $replicas := $k.replicationFactor | default (and $topics.enabled $topics.replicas) }}
+{{- $isr := $k.minInsyncReplicas | default (and $topics.enabled $topics.minInsyncReplicas) }}
+{{- if $replicas }}
 - name: RAW_TOPIC_REPLICATION_FACTOR
-  value: {{ $k.replicationFactor | quote }}
+  value: {{ $replicas | quote }}
 {{- end }}
-{{- if $k.minInsyncReplicas }}
+{{- if $isr }}
 - name: RAW_TOPIC_MIN_INSYNC_REPLICAS
-  value: {{ $k.minInsyncReplicas | quote }}
+  value: {{ $isr | quote }}
 {{- end }}
 - name: KAFKA_SECURITY_PROTOCOL
   value: {{ $k.securityProtocol | quote }}
