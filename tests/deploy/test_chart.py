@@ -91,6 +91,24 @@ def test_every_operator_kind_has_the_fields_of_its_crd(rendered: list[Manifest])
         assert "." not in group or group.endswith(".k8s.io"), manifest["kind"]
 
 
+def _floats(node: Any, where: str) -> list[str]:
+    if isinstance(node, float):
+        return [f"{where}: {node}"]
+    if isinstance(node, dict):
+        return [f for k, v in node.items() for f in _floats(v, f"{where}.{k}")]
+    if isinstance(node, list):
+        return [f for i, v in enumerate(node) for f in _floats(v, f"{where}[{i}]")]
+    return []
+
+
+def test_no_number_is_rendered_as_a_float(rendered: list[Manifest]) -> None:
+    """Helm reads every number of the values as a float and writes a large one as
+    6.048e+08: nothing the chart renders is a float (Kubernetes and Kafka read them as
+    integers and refuse that)."""
+    found = [f for m in rendered for f in _floats(m, f"{m['kind']}/{m['metadata']['name']}")]
+    assert found == []
+
+
 def test_every_operator_kind_is_rendered_by_some_values_file() -> None:
     kinds = {m["kind"] for values in VALUES for m in render(values)}
     assert kinds >= CUSTOM
