@@ -23,7 +23,7 @@ help:
 	@echo "make test-docker  docker compose up for real, and the testcontainers tier"
 	@echo "make test-deploy  the Helm chart and alert rules: helm lint/template, schemas, promtool"
 	@echo "make lint         ruff + mypy"
-	@echo "make docs         regenerate docs/configuration.md from the settings classes"
+	@echo "make docs         regenerate docs/configuration.md (and the chart's list) from the settings classes"
 	@echo "make services     start Kafka and Redis only; make services-down stops them"
 	@echo "                  (KAFKA_BROKERS=3 make services / make run: a three-broker cluster;"
 	@echo "                   REDIS_REPLICAS=2: Redis with two replicas and three Sentinels)"
@@ -98,6 +98,7 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(PY) -m devtools.configdoc > docs/configuration.md
+	$(PY) -m devtools.configdoc --chart > deploy/helm/wikipulse/files/settings.yaml
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

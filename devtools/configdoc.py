@@ -2,6 +2,8 @@
 
 ``make docs`` writes it; a unit test fails when the file and the code drift apart, so
 the reference can never list a variable the code does not read, or miss one it does.
+``--chart`` writes the same names, by service, for the Helm chart to check its
+``settings:`` maps against (deploy/helm/wikipulse/files/settings.yaml).
 """
 
 from __future__ import annotations
@@ -86,7 +88,33 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+#: the Helm chart's component of each service (deploy/helm/wikipulse/values.yaml)
+CHART_COMPONENTS: list[tuple[str, type[BaseSettings]]] = [
+    ("producer", ProducerSettings),
+    ("processor", ProcessorSettings),
+    ("dashboard", DashboardSettings),
+]
+
+
+def render_chart_settings() -> str:
+    """deploy/helm/wikipulse/files/settings.yaml: the variables each service reads, from
+    the same classes, so the chart refuses at install a `settings:` name no one reads
+    (pydantic-settings ignores unknown variables: a misspelt one would do nothing)."""
+    lines = [
+        "# Generated from the settings classes by `make docs` (devtools/configdoc.py): the",
+        "# variables each service reads, documented in docs/configuration.md. The chart",
+        "# refuses a `settings:` name that is not listed for its component.",
+    ]
+    for component, settings in CHART_COMPONENTS:
+        lines.append(f"{component}:")
+        lines += [f"  - {name}" for name in sorted(n.upper() for n in settings.model_fields)]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--chart"]:
+        sys.stdout.write(render_chart_settings())
+        return
     sys.stdout.write(render())
 
 

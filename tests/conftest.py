@@ -9,6 +9,7 @@ The tiers are folders, marked here by where a test lives:
 - ``integration``: the services as processes against real Kafka and Redis;
 - ``faults``: one injected fault per scenario, on the whole running pipeline;
 - ``docker``: docker compose for real (selected only under ``make test-docker``).
+- ``deploy``: the Helm chart and alert rules, by real helm and promtool; no cluster.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import processor.metrics  # noqa: F401
 import producer.metrics  # noqa: F401
 import wikipulse.kafka
 import wikipulse.redis_client  # noqa: F401
+from processor.records import Verdict
 from tests.support.chart import RULES, tool
 
 RULES_FILE = RULES / "wikipulse.rules.yaml"
@@ -97,6 +98,70 @@ def unknown_metrics(rules: list[dict[str, object]]) -> list[str]:
 
 def test_every_metric_an_alert_reads_is_exported() -> None:
     assert unknown_metrics(alerts()) == []
+
+
+def labels_of() -> dict[str, set[str]]:
+    """The label names of every sample name the services export (prometheus_client keeps
+    them private: a metric's ``_labelnames``, even before it has a sample)."""
+    found: dict[str, set[str]] = {}
+    for collector, names in list(REGISTRY._collector_to_names.items()):
+        labels = getattr(collector, "_labelnames", None)
+        if labels is None:  # a collector of its own (RecordTally): its families say
+            families = collector.collect()
+            labels = [n for family in families for n in getattr(family, "_labelnames", ())]
+        for name in names:
+            found[name] = set(labels)
+    return found
+
+
+#: label values a rule matches exactly, and where the code lists them
+VALUES = {("wikipulse_processor_records_total", "verdict"): set(Verdict.ALL)}
+#: labels of the external metrics (kafka_exporter's, as Strimzi's Kafka Exporter has them)
+EXTERNAL_LABELS = {"kafka_consumergroup_lag": {"consumergroup", "topic", "partition"}}
+
+
+def unknown_labels(rules: list[dict[str, object]]) -> list[str]:
+    """The labels ``rules`` match or group by that their metrics do not have."""
+    known = {**labels_of(), **EXTERNAL_LABELS}
+    unknown = []
+    for rule in rules:
+        expression = str(rule["expr"])
+        read = set()
+        for metric, selector in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", expression):
+            read.add(metric)
+            for label, op, value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', selector):
+                if label not in known.get(metric, set()):
+                    unknown.append(f"{rule['alert']}: {metric} has no label {label}")
+                elif op == "=" and value not in VALUES.get((metric, label), {value}):
+                    unknown.append(f"{rule['alert']}: {metric}{{{label}}} is never {value!r}")
+        read |= set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expression)) & set(known)
+        for grouping in re.findall(r"\bby\s*\(([^)]*)\)", expression):
+            for label in filter(None, (g.strip() for g in grouping.split(","))):
+                if not any(label in known[metric] for metric in read):
+                    unknown.append(f"{rule['alert']}: no metric it reads has label {label}")
+    return unknown
+
+
+def test_every_label_an_alert_matches_or_groups_by_is_exported() -> None:
+    """A renamed label (or verdict) would leave its alert quiet for good, as a renamed
+    metric would."""
+    assert unknown_labels(alerts()) == []
+
+
+def test_a_renamed_label_is_caught() -> None:
+    rules = alerts()
+    (dead,) = [r for r in rules if r["alert"] == "WikiPulseDeadLetters"]
+    (stale,) = [r for r in rules if r["alert"] == "WikiPulseWindowsStale"]
+    broken = [
+        {**dead, "expr": str(dead["expr"]).replace('verdict="invalid"', 'kind="invalid"')},
+        {**dead, "expr": str(dead["expr"]).replace('"invalid"', '"dead"')},
+        {**stale, "expr": str(stale["expr"]).replace("by (partition)", "by (partiton)")},
+    ]
+    assert unknown_labels(broken) == [
+        "WikiPulseDeadLetters: wikipulse_processor_records_total has no label kind",
+        "WikiPulseDeadLetters: wikipulse_processor_records_total{verdict} is never 'dead'",
+        "WikiPulseWindowsStale: no metric it reads has label partiton",
+    ]
 
 
 def test_a_renamed_metric_is_caught() -> None:

@@ -80,10 +80,25 @@ def named(manifests: list[Manifest], kind: str, component: str) -> Manifest:
     return found
 
 
+#: the kinds that run pods: the producer is a StatefulSet of one, the others Deployments
+WORKLOADS = ("Deployment", "StatefulSet")
+
+
+def workload(manifests: list[Manifest], component: str) -> Manifest:
+    """The one Deployment or StatefulSet that runs ``component``."""
+    (found,) = [
+        m
+        for m in manifests
+        if m["kind"] in WORKLOADS
+        and m["metadata"]["labels"].get("app.kubernetes.io/component") == component
+    ]
+    return found
+
+
 def containers(manifests: list[Manifest]) -> list[tuple[str, Manifest, Manifest]]:
     """(component, pod spec, container) of every workload."""
     found = []
-    for deployment in of_kind(manifests, "Deployment"):
+    for deployment in [m for m in manifests if m["kind"] in WORKLOADS]:
         pod = deployment["spec"]["template"]["spec"]
         component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         for container in pod["containers"]:

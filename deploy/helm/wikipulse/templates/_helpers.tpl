@@ -31,8 +31,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
-The checks no value may get past: a replica count the raw topic cannot feed, and a
-credential written into the release (where `helm get values` and the manifests show it).
+The checks no value may get past: a replica count the raw topic cannot feed, a
+credential written into the release (where `helm get values` and the manifests show it),
+and a variable in a `settings:` map that the chart sets itself or the service never reads.
 */}}
 {{- define "wikipulse.validate" -}}
 {{- $partitions := int .Values.kafka.partitions -}}
@@ -53,19 +54,49 @@ credential written into the release (where `helm get values` and the manifests s
 {{- if not (regexMatch "^rediss?://" $url) -}}
 {{- fail "redis.url must start with redis:// or rediss://" -}}
 {{- end -}}
+{{- $owned := include "wikipulse.owned" . | fromJson -}}
+{{- /* what each service reads: generated from its settings class (make docs) */ -}}
+{{- $reads := .Files.Get "files/settings.yaml" | fromYaml -}}
 {{- range $component := list "producer" "processor" "dashboard" -}}
 {{- range $name, $value := (index $.Values $component).settings -}}
 {{- if regexMatch "PASSWORD|SECRET|TOKEN" (upper $name) -}}
 {{- fail (printf "%s.settings.%s: a credential is never a value; use its passwordSecret" $component $name) -}}
 {{- end -}}
-{{- if regexMatch "^(REDIS_URL|KAFKA_BROKER_ADDRESS|RAW_TOPIC|METRICS_PORT)$" (upper $name) -}}
-{{- fail (printf "%s.settings.%s is set by the chart's own values (see values.yaml)" $component $name) -}}
+{{- if has (upper $name) (index $owned $component) -}}
+{{- fail (printf "%s.settings.%s is set by the chart from its own value (values.yaml): set that one instead" $component $name) -}}
 {{- end -}}
+{{- if not (has (upper $name) (index $reads $component)) -}}
+{{- fail (printf "%s.settings.%s is not a setting of the %s (docs/configuration.md lists them): it would do nothing" $component $name $component) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $topics := .Values.strimzi.topics -}}
+{{- if $topics.enabled -}}
+{{- if and .Values.kafka.replicationFactor (ne (int .Values.kafka.replicationFactor) (int $topics.replicas)) -}}
+{{- fail "kafka.replicationFactor differs from strimzi.topics.replicas: the topics would be made differently by whichever comes first" -}}
+{{- end -}}
+{{- if and .Values.kafka.minInsyncReplicas (ne (int .Values.kafka.minInsyncReplicas) (int $topics.minInsyncReplicas)) -}}
+{{- fail "kafka.minInsyncReplicas differs from strimzi.topics.minInsyncReplicas: the topics would be made differently by whichever comes first" -}}
 {{- end -}}
 {{- end -}}
 {{- if and (hasPrefix "SASL" .Values.kafka.securityProtocol) (not .Values.kafka.sasl.passwordSecret.name) -}}
 {{- fail "kafka.securityProtocol is SASL_*: name the Secret holding the password in kafka.sasl.passwordSecret" -}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+The variables the chart sets from its own values, by component: a `settings:` map that
+names one is refused (the variable would be set twice, and which one wins is not what
+the values say). tests/deploy checks that each one the chart renders is refused.
+*/}}
+{{- define "wikipulse.owned" -}}
+{{- $service := list "LOG_LEVEL" "METRICS_PORT" -}}
+{{- $kafka := list "KAFKA_BROKER_ADDRESS" "RAW_TOPIC" "RAW_TOPIC_PARTITIONS" "RAW_TOPIC_REPLICATION_FACTOR" "RAW_TOPIC_MIN_INSYNC_REPLICAS" "KAFKA_SECURITY_PROTOCOL" "KAFKA_SASL_MECHANISM" "KAFKA_SASL_USERNAME" "KAFKA_SASL_PASSWORD" "KAFKA_SSL_CA_LOCATION" -}}
+{{- $redis := list "REDIS_URL" "REDIS_KEY_PREFIX" "REDIS_SENTINELS" "REDIS_SENTINEL_MASTER" "REDIS_SENTINEL_PASSWORD" "WIKIPULSE_SECRET_REDIS_PASSWORD" -}}
+{{- $producer := concat $service $kafka (list "SSE_URL" "USER_AGENT" "BACKFILL") -}}
+{{- $processor := concat $service $kafka $redis (list "CONSUMER_GROUP" "WINDOW_SECONDS" "GRACE_SECONDS" "SESSION_TIMEOUT_SECONDS" "STATE_DIR") -}}
+{{- $dashboard := concat $service $redis (list "DASHBOARD_HOST" "DASHBOARD_PORT" "STALE_AFTER_SECONDS") -}}
+{{- dict "producer" $producer "processor" $processor "dashboard" $dashboard | toJson -}}
 {{- end -}}
 
 {{/* LOG_LEVEL and METRICS_PORT: every service */}}
@@ -85,13 +116,17 @@ credential written into the release (where `helm get values` and the manifests s
   value: {{ $k.rawTopic | quote }}
 - name: RAW_TOPIC_PARTITIONS
   value: {{ $k.partitions | quote }}
-{{- if $k.replicationFactor }}
+{{- /* with Strimzi's topics, a service that creates them first makes them the same */}}
+{{- $topics := .Values.strimzi.topics }}
+{{- $replicas := $k.replicationFactor | default (and $topics.enabled $topics.replicas) }}
+{{- $isr := $k.minInsyncReplicas | default (and $topics.enabled $topics.minInsyncReplicas) }}
+{{- if $replicas }}
 - name: RAW_TOPIC_REPLICATION_FACTOR
-  value: {{ $k.replicationFactor | quote }}
+  value: {{ $replicas | quote }}
 {{- end }}
-{{- if $k.minInsyncReplicas }}
+{{- if $isr }}
 - name: RAW_TOPIC_MIN_INSYNC_REPLICAS
-  value: {{ $k.minInsyncReplicas | quote }}
+  value: {{ $isr | quote }}
 {{- end }}
 - name: KAFKA_SECURITY_PROTOCOL
   value: {{ $k.securityProtocol | quote }}
