@@ -196,14 +196,8 @@ class WindowReader(StoreBase):
     def breakdown(self, start: int, server_name: str = ALL_WIKIS) -> Breakdown | None:
         """One wiki's breakdown in complete window ``start`` (all wikis' by default); None
         while the window is not complete."""
-        with self.client.pipeline(transaction=True) as pipe:  # at one instant
-            pipe.zscore(self.keys.complete, str(start))
-            pipe.exists(self.keys.window(start))
-            pipe.hget(self.keys.breakdown(start), server_name)
-            listed, held, found = pipe.execute()
-        if listed is None or not held:
-            return None
-        return Breakdown.decode(cast(bytes | None, found))
+        found = self.breakdowns(start, [server_name])
+        return None if found is None else found[server_name]
 
     def breakdowns(self, start: int, server_names: list[str]) -> dict[str, Breakdown] | None:
         """The breakdowns of ``server_names`` in complete window ``start`` (`ALL_WIKIS`
