@@ -210,6 +210,12 @@ def test_processor_replicas_never_exceed_the_partitions(rendered: list[Manifest]
     assert top <= partitions, "a rollout would run a replica without a partition"
 
 
+def test_keda_without_credentials_for_a_secured_kafka_is_refused() -> None:
+    sets = ["processor.keda.enabled=true", "kafka.securityProtocol=SSL"]
+    assert "processor.keda.authenticationRef is needed" in refused(*sets)
+    render(None, *sets, "processor.keda.authenticationRef=wikipulse-kafka")
+
+
 def test_more_processor_replicas_than_partitions_is_refused() -> None:
     said = refused("processor.replicas=7", "kafka.partitions=6")
     assert "exceeds kafka.partitions" in said
@@ -220,6 +226,8 @@ def test_disruptions_take_one_processor_at_a_time(rendered: list[Manifest]) -> N
     budget = named(rendered, "PodDisruptionBudget", "processor")
     processor = workload(rendered, "processor")
     assert budget["spec"]["maxUnavailable"] == 1
+    # a recounting (unready) processor never holds a drain: its recount resumes elsewhere
+    assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     selector = processor["spec"]["selector"]["matchLabels"]
     assert budget["spec"]["selector"]["matchLabels"] == selector
 

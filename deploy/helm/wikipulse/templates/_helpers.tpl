@@ -79,6 +79,9 @@ and a variable in a `settings:` map that the chart sets itself or the service ne
 {{- fail "kafka.minInsyncReplicas differs from strimzi.topics.minInsyncReplicas: the topics would be made differently by whichever comes first" -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.processor.keda.enabled (ne .Values.kafka.securityProtocol "PLAINTEXT") (not .Values.processor.keda.authenticationRef) -}}
+{{- fail (printf "processor.keda.authenticationRef is needed: KEDA reads the lag from Kafka itself, over %s (a TriggerAuthentication with its sasl and tls)" .Values.kafka.securityProtocol) -}}
+{{- end -}}
 {{- if and (hasPrefix "SASL" .Values.kafka.securityProtocol) (not .Values.kafka.sasl.passwordSecret.name) -}}
 {{- fail "kafka.securityProtocol is SASL_*: name the Secret holding the password in kafka.sasl.passwordSecret" -}}
 {{- end -}}
