@@ -21,14 +21,17 @@ import threading
 import time
 
 from confluent_kafka import Consumer, TopicPartition
+from pydantic import ValidationError
 
 from processor.app import build_app
 from processor.settings import ProcessorSettings
 from wikipulse.kafka import topic_id
 from wikipulse.observability import setup_logging
+from wikipulse.service import load_settings
 from wikipulse.store.window_store import WindowStore
 
 log = logging.getLogger("processor.rebuild")
+PROGRAM = "wikipulse rebuild"
 
 
 def high_watermarks(settings: ProcessorSettings) -> dict[int, int]:
@@ -44,27 +47,42 @@ def high_watermarks(settings: ProcessorSettings) -> dict[int, int]:
         consumer.close()
 
 
+def rebuild_settings(
+    live: ProcessorSettings, prefix: str, window_seconds: int | None
+) -> ProcessorSettings:
+    """The live processor's settings, counting into ``prefix`` (in ``window_seconds``
+    windows if given) under a consumer group of its own, with no dead letters and no
+    metrics port.
+
+    Validated again as a whole, as the processor validates its own: a window length it
+    would refuse is refused here too, before anything is read or written.
+    """
+    if prefix == live.redis_key_prefix:
+        sys.exit(f"{PROGRAM}: {prefix!r} is the live prefix; name a new one")
+    update = {
+        "redis_key_prefix": prefix,
+        "consumer_group": f"{live.consumer_group}-rebuild-{prefix.strip(':')}",
+        "window_seconds": live.window_seconds if window_seconds is None else window_seconds,
+        "write_dead_letters": False,
+        "metrics_port": None,
+    }
+    try:  # model_validate: the fields as given, the environment not read again
+        return ProcessorSettings.model_validate({**dict(live), **update})
+    except ValidationError as exc:
+        sys.exit(f"{PROGRAM}: bad configuration: {exc}")
+
+
 def caught_up(store: WindowStore, source: str, targets: dict[int, int]) -> bool:
     return all(store.progress(p, source).offset >= high - 1 for p, high in targets.items())
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="wikipulse rebuild", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.split("\n")[0])
     parser.add_argument("--prefix", required=True, help="the new REDIS_KEY_PREFIX to count into")
     parser.add_argument("--window-seconds", type=int, help="window length (default: the live one)")
     args = parser.parse_args(argv)
-    live = ProcessorSettings()
-    if args.prefix == live.redis_key_prefix:
-        sys.exit(f"wikipulse rebuild: {args.prefix!r} is the live prefix; name a new one")
-    settings = live.model_copy(
-        update={
-            "redis_key_prefix": args.prefix,
-            "consumer_group": f"{live.consumer_group}-rebuild-{args.prefix.strip(':')}",
-            "window_seconds": args.window_seconds or live.window_seconds,
-            "write_dead_letters": False,
-            "metrics_port": None,
-        }
-    )
+    live = load_settings(ProcessorSettings, PROGRAM)
+    settings = rebuild_settings(live, args.prefix, args.window_seconds)
     setup_logging(settings.log_level)
     started = time.monotonic()
     targets = high_watermarks(settings)

@@ -81,3 +81,33 @@ def test_each_entry_point_refuses_a_bad_setting_in_one_message_not_a_traceback(m
     message = result.stderr[result.stderr.find(f"{program}: bad configuration:") :]
     assert message.startswith(f"{program}: bad configuration:"), result.stderr
     assert "unknown log level 'loud'" in message
+
+
+def run_rebuild(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "processor.rebuild", *argv],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_rebuild_refuses_a_bad_setting_in_one_message_not_a_traceback():
+    result = run_rebuild("--prefix", "new:", LOG_LEVEL="loud")
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "wikipulse rebuild: bad configuration:" in result.stderr
+    assert "unknown log level 'loud'" in result.stderr
+
+
+@pytest.mark.parametrize("seconds", ["0", "-30"])
+def test_the_rebuild_refuses_a_window_length_the_processor_would_refuse(seconds):
+    """Its window length is a setting like the processor's own, checked the same way
+    (before anything is read from Kafka or written to Redis)."""
+    result = run_rebuild("--prefix", "new:", "--window-seconds", seconds)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "wikipulse rebuild: bad configuration:" in result.stderr
+    assert "window_seconds" in result.stderr
