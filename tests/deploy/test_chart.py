@@ -10,6 +10,7 @@ is ever in a manifest, and every variable set is a setting its service reads.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,8 @@ def test_the_producer_is_one_and_is_replaced_never_doubled(rendered: list[Manife
 
 
 def test_no_value_makes_two_producers() -> None:
+    """None of these is a value of the producer (values.schema.json refuses each at
+    install), and past the schema the templates still make one producer of them."""
     for sets in (
         ["producer.replicas=2"],
         ["producer.strategy.type=RollingUpdate"],
@@ -178,7 +181,8 @@ def test_no_value_makes_two_producers() -> None:
         ["producer.podManagementPolicy=Parallel"],
         ["producer.keda.enabled=true", "processor.keda.enabled=true"],
     ):
-        _one_producer(render(None, *sets))
+        assert "additional properties" in refused(*sets), sets
+        _one_producer(render(None, *sets, schema=False))
 
 
 def _partitions(rendered: list[Manifest]) -> int:
@@ -450,6 +454,95 @@ def test_every_value_reaches_a_setting_or_shapes_kubernetes_alone() -> None:
     assert mapped <= leaves, mapped - leaves
     rest = {leaf for leaf in leaves - mapped if not leaf.startswith(KUBERNETES_ONLY)}
     assert rest == set(), f"values that reach no setting: {sorted(rest)}"
+
+
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+
+
+def _schema_leaves(node: dict[str, Any], prefix: str = "") -> list[str]:
+    """The values the schema describes: a key whose own keys are free (a map, an
+    object Kubernetes defines) is a leaf, as are those of values.yaml."""
+    found = []
+    for key, child in node.get("properties", {}).items():
+        if key == "global":  # Helm's own, for subcharts
+            continue
+        if child.get("additionalProperties") is False:
+            found += _schema_leaves(child, f"{prefix}{key}.")
+        else:
+            found.append(f"{prefix}{key}")
+    return found
+
+
+def test_the_schema_describes_exactly_the_values_of_values_yaml() -> None:
+    """values.schema.json refuses any key it does not name (a misspelt one would do
+    nothing), so it names every value of values.yaml, and none that is not there."""
+    leaves = _leaves(yaml.safe_load((CHART / "values.yaml").read_text()))
+    described = _schema_leaves(SCHEMA)
+
+    # values.yaml's leaves below a free object (resources.requests.cpu) are that object
+    def within(leaf: str, node: str) -> bool:
+        return leaf == node or leaf.startswith(node + ".")
+
+    undescribed = {leaf for leaf in leaves if not any(within(leaf, d) for d in described)}
+    assert undescribed == set(), sorted(undescribed)
+    phantoms = {d for d in described if not any(within(leaf, d) for leaf in leaves)}
+    assert phantoms == set(), sorted(phantoms)
+
+
+@pytest.mark.parametrize(
+    ("sets", "said"),
+    [
+        (["procesor.replicas=2"], "additional properties 'procesor' not allowed"),
+        (["processor.replica=3"], "at '/processor': additional properties 'replica'"),
+        (["dashboard.ingress.tls=true"], "additional properties 'tls'"),
+        (["kafka.partitions=six"], "at '/kafka/partitions': got string, want integer"),
+        (["kafka.securityProtocol=SASL"], "at '/kafka/securityProtocol'"),
+        (["logLevel=loud"], "at '/logLevel'"),
+        (["redis.sentinels=sentinel-0"], "at '/redis/sentinels'"),
+        (["redis.url=localhost:6379"], "at '/redis/url'"),
+        (["processor.windowSeconds=0"], "at '/processor/windowSeconds'"),
+        (["processor.sessionTimeoutSeconds=3"], "at '/processor/sessionTimeoutSeconds'"),
+        (["producer.userAgent=curl"], "at '/producer/userAgent'"),
+        (["dashboard.service.type=Internal"], "at '/dashboard/service/type'"),
+        (["processor.settings.WINDOW_TTL_SECONDS[0]=1"], "at '/processor/settings/"),
+    ],
+    ids=lambda one: one[0] if isinstance(one, list) else "",
+)
+def test_a_misspelt_or_mistyped_value_is_refused_at_install(sets: list[str], said: str) -> None:
+    assert said in refused(*sets)
+
+
+def _bounds(node: dict[str, Any]) -> dict[str, Any]:
+    """The limits a JSON schema node sets on a number (of its one non-null type)."""
+    for one in node.get("anyOf", [node]):
+        if one.get("type") != "null":
+            node = one
+    limits = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+    return {k: node[k] for k in limits if k in node}
+
+
+@pytest.mark.parametrize(
+    ("path", "variable"),
+    [
+        (sets[-1].split("=")[0], variable)
+        for sets, variable, expected in TO_VARIABLES
+        if isinstance(expected, str) and variable != INDIRECT
+    ],
+)
+def test_the_schema_bounds_a_value_as_its_setting_does(path: str, variable: str) -> None:
+    """A number the service would refuse at start-up is refused at install instead, and
+    none it takes is refused: the schema's limits are the setting's own. A string may be
+    held to more (no empty bootstrap list, topic or group: nothing runs on one)."""
+    (field,) = {
+        json.dumps(found): found
+        for settings in SETTINGS.values()
+        if (found := settings.model_json_schema()["properties"].get(variable.lower()))
+    }.values()
+    node = SCHEMA
+    for key in path.split("."):
+        node = node["properties"][key]
+    assert _bounds(node) == _bounds(field)
+    assert node.get("minLength", 0) >= field.get("minLength", 0)
 
 
 @pytest.mark.parametrize(
