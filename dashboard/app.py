@@ -150,6 +150,9 @@ class PipelineHealth(BaseModel):
     events_per_second: float | None
     windows_indexed: int
     window_seconds: int
+    #: each resolution's window or bucket length, by name (`RESOLUTIONS`): what a page
+    #: aligns its ranges to, so that it need not know them itself
+    bucket_seconds: dict[str, int]
 
 
 def create_app(settings: DashboardSettings | None = None) -> FastAPI:
@@ -322,7 +325,12 @@ def create_app(settings: DashboardSettings | None = None) -> FastAPI:
     @app.get("/api/health", response_model=PipelineHealth)
     async def pipeline_health() -> PipelineHealth:
         """How fresh the newest complete window is, and its events per second."""
-        return PipelineHealth(**vars_of(await asyncio.to_thread(store.health)))
+        health = await asyncio.to_thread(store.health)
+        buckets = {rollup.name: rollup.seconds for rollup in ROLLUPS}
+        return PipelineHealth(
+            **vars_of(health),
+            bucket_seconds={WINDOW_RESOLUTION: health.window_seconds, **buckets},
+        )
 
     started = time.monotonic()
 

@@ -35,6 +35,8 @@ let range = "hour";
 let pointStart = null;    // the window or bucket picked in a chart (null: the newest)
 let newestStart = null;   // the newest complete window, which the ranges end with
 let windowMs = 30_000;
+// each resolution's bucket length in seconds, as the API says (/api/health)
+let bucketSeconds = { window: 30 };
 let newestEnd = null;
 let generation = 0;       // bumped when the range or the wiki changes: late answers are dropped
 let asked = 0, drawn = 0; // series requests started and the newest one drawn
@@ -192,7 +194,7 @@ function drawUnusual(report) {
 // pipeline shows its last hour (the header says how old it is), not an empty chart.
 function rangeQuery(wiki) {
   const { span: length, resolution } = RANGES[range];
-  const bucket = resolution === "window" ? windowMs : { "5m": 300_000, "1h": HOUR, "1d": DAY }[resolution];
+  const bucket = bucketSeconds[resolution] * 1000;
   const end = newestStart + windowMs;
   const until = Math.ceil(end / bucket) * bucket;
   const params = new URLSearchParams({ resolution, from: String(until - length), to: String(until) });
@@ -332,6 +334,7 @@ function selectRange(name) {
 function drawHealth(health) {
   $("window-length").textContent = `${health.window_seconds}-second`;
   windowMs = health.window_seconds * 1000;
+  bucketSeconds = health.bucket_seconds;
   newestStart = health.newest_window;
   newestEnd = health.newest_window === null ? null : health.newest_window + health.window_seconds * 1000;
   $("newest").textContent = health.newest_window === null ? "—" : clock(health.newest_window);

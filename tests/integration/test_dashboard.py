@@ -95,6 +95,8 @@ def test_readers_take_the_window_length_the_processor_recorded(dashboard, redis_
     ]
     health = httpx.get(f"{dashboard}/api/health").json()
     assert health["window_seconds"] == 10 and health["events_per_second"] == 2.0
+    # the page aligns each range's query to these, rather than knowing them itself
+    assert health["bucket_seconds"] == {"window": 10, "5m": 300, "1h": 3600, "1d": 86400}
 
 
 def test_incomplete_windows_are_invisible(dashboard, redis_client, keys):
