@@ -78,7 +78,13 @@ def _build_app(settings: ProcessorSettings) -> CountingApplication:
         commit_interval=settings.commit_interval_seconds,
         state_dir=settings.state_dir,
         loglevel=None,  # our logging set-up applies
-        producer_extra_config={"message.max.bytes": MAX_MESSAGE_BYTES},
+        producer_extra_config={
+            "message.max.bytes": MAX_MESSAGE_BYTES,
+            # librdkafka's 60 s: a replica frozen between sending a checkpoint's offsets
+            # and ending its transaction left them unstable, and its partitions
+            # uncounted, for ~70 s (tests/integration/test_frozen_commit.py)
+            "transaction.timeout.ms": int(settings.transaction_timeout_seconds * 1000),
+        },
         # Kafka's 45 s default leaves the partitions of a crashed replica unserved for
         # that long; heartbeats come from librdkafka's own thread, so a busy Python
         # loop does not make a shorter timeout fire.

@@ -46,6 +46,20 @@ class ProcessorSettings(
                 )
         return self
 
+    @model_validator(mode="after")
+    def _a_checkpoint_fits_in_its_transaction(self) -> ProcessorSettings:
+        """A checkpoint's transaction lasts its interval and the flush to Redis, which
+        may wait for the replicas: a timeout shorter than both (with room for the writes
+        themselves) aborts every slow checkpoint and starts the processor over."""
+        least = self.commit_interval_seconds + self.redis_wait_timeout_seconds + 5
+        if self.transaction_timeout_seconds < least:
+            raise ValueError(
+                f"TRANSACTION_TIMEOUT_SECONDS={self.transaction_timeout_seconds:g} is shorter "
+                f"than a checkpoint may last: COMMIT_INTERVAL_SECONDS + "
+                f"REDIS_WAIT_TIMEOUT_SECONDS + 5 s = {least:g}"
+            )
+        return self
+
     def rollup_ttl_seconds(self, resolution: str) -> int:
         """``ROLLUP_<R>_TTL_SECONDS``: the retention of rollup ``R`` (one of `ROLLUPS`,
         each with a field above)."""
@@ -73,6 +87,14 @@ class ProcessorSettings(
         ge=0,
         description="a checkpoint commit blocked this long while Kafka answers starts the "
         "processor over (a librdkafka hang); 0: never",
+    )
+    transaction_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        le=900,
+        description="a replica that stops in the middle of its commit (frozen, partitioned) "
+        "holds its partitions until Kafka aborts its transaction this long after it began "
+        "(plus the broker's 10 s sweep); more than a checkpoint lasts",
     )
     session_timeout_seconds: float | None = Field(
         None,

@@ -107,3 +107,12 @@ def test_every_rollup_has_its_retention_setting_with_the_store_s_default(monkeyp
     assert ProcessorSettings().rollups == ROLLUPS
     monkeypatch.setenv(f"ROLLUP_{ROLLUPS[-1].name.upper()}_TTL_SECONDS", "0")
     assert ProcessorSettings().rollups[-1].ttl_seconds == 0
+
+
+def test_the_transaction_timeout_must_outlast_a_checkpoint():
+    """A checkpoint's transaction lasts its interval and the flush to Redis, which may
+    wait `REDIS_WAIT_TIMEOUT_SECONDS` for the replicas: a shorter timeout would abort
+    every slow checkpoint and start the processor over for nothing."""
+    with pytest.raises(ValidationError, match="TRANSACTION_TIMEOUT_SECONDS=9 is shorter"):
+        ProcessorSettings(transaction_timeout_seconds=9, redis_wait_timeout_seconds=5)
+    assert ProcessorSettings(redis_wait_timeout_seconds=9.5).transaction_timeout_seconds == 15
