@@ -82,7 +82,7 @@ def _build_app(settings: ProcessorSettings) -> CountingApplication:
             "message.max.bytes": MAX_MESSAGE_BYTES,
             # librdkafka's 60 s: a replica frozen between sending a checkpoint's offsets
             # and ending its transaction left them unstable, and its partitions
-            # uncounted, for ~70 s (tests/integration/test_frozen_commit.py)
+            # uncounted, for up to 70 s (tests/integration/test_frozen_commit.py)
             "transaction.timeout.ms": int(settings.transaction_timeout_seconds * 1000),
         },
         # Kafka's 45 s default leaves the partitions of a crashed replica unserved for

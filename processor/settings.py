@@ -48,15 +48,17 @@ class ProcessorSettings(
 
     @model_validator(mode="after")
     def _a_checkpoint_fits_in_its_transaction(self) -> ProcessorSettings:
-        """A checkpoint's transaction lasts its interval and the flush to Redis, which
-        may wait for the replicas: a timeout shorter than both (with room for the writes
-        themselves) aborts every slow checkpoint and starts the processor over."""
-        least = self.commit_interval_seconds + self.redis_wait_timeout_seconds + 5
+        """A checkpoint's transaction may last its interval (from its first dead letter)
+        and the flush to Redis, whose confirmation may wait the timeout twice (`WAITAOF`,
+        then `WAIT` for the replicas): a timeout shorter than that, with room for the
+        writes themselves, aborts every slow but good checkpoint and starts the processor
+        over."""
+        least = self.commit_interval_seconds + 2 * self.redis_wait_timeout_seconds + 2
         if self.transaction_timeout_seconds < least:
             raise ValueError(
                 f"TRANSACTION_TIMEOUT_SECONDS={self.transaction_timeout_seconds:g} is shorter "
                 f"than a checkpoint may last: COMMIT_INTERVAL_SECONDS + "
-                f"REDIS_WAIT_TIMEOUT_SECONDS + 5 s = {least:g}"
+                f"2 x REDIS_WAIT_TIMEOUT_SECONDS + 2 s = {least:g}"
             )
         return self
 
@@ -93,8 +95,10 @@ class ProcessorSettings(
         gt=0,
         le=900,
         description="a replica that stops in the middle of its commit (frozen, partitioned) "
-        "holds its partitions until Kafka aborts its transaction this long after it began "
-        "(plus the broker's 10 s sweep); more than a checkpoint lasts",
+        "holds its partitions until Kafka aborts its transaction, this long after its first "
+        "dead letter or offsets reached the broker (plus the broker's 10 s sweep); librdkafka "
+        "caps a dead letter's delivery and a request at it too, and a transaction that "
+        "outlasts it starts the processor over (nothing is lost)",
     )
     session_timeout_seconds: float | None = Field(
         None,

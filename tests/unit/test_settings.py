@@ -110,9 +110,12 @@ def test_every_rollup_has_its_retention_setting_with_the_store_s_default(monkeyp
 
 
 def test_the_transaction_timeout_must_outlast_a_checkpoint():
-    """A checkpoint's transaction lasts its interval and the flush to Redis, which may
-    wait `REDIS_WAIT_TIMEOUT_SECONDS` for the replicas: a shorter timeout would abort
-    every slow checkpoint and start the processor over for nothing."""
-    with pytest.raises(ValidationError, match="TRANSACTION_TIMEOUT_SECONDS=9 is shorter"):
-        ProcessorSettings(transaction_timeout_seconds=9, redis_wait_timeout_seconds=5)
-    assert ProcessorSettings(redis_wait_timeout_seconds=9.5).transaction_timeout_seconds == 15
+    """A checkpoint's transaction lasts its interval and the flush to Redis, whose
+    confirmation may wait `REDIS_WAIT_TIMEOUT_SECONDS` twice (WAITAOF, then WAIT for the
+    replicas): a shorter timeout would abort every slow checkpoint and start the
+    processor over for nothing."""
+    with pytest.raises(ValidationError, match="TRANSACTION_TIMEOUT_SECONDS=12 is shorter"):
+        ProcessorSettings(transaction_timeout_seconds=12, redis_wait_timeout_seconds=5)
+    with pytest.raises(ValidationError, match=r"= 16\.5"):
+        ProcessorSettings(redis_wait_timeout_seconds=7)
+    assert ProcessorSettings(redis_wait_timeout_seconds=6).transaction_timeout_seconds == 15
